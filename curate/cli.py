@@ -1,0 +1,85 @@
+"""`curate`: one entry point with a subcommand per stage, plus run, sample, serve, demo...
+
+``main(argv) -> int`` is callable from tests. Flags that a subcommand does not know are
+Beam pipeline options and pass through untouched (``--runner=FlinkRunner``,
+``--flink_master=...``, ``--direct_num_workers=4``, ``--project=...``).
+
+Subcommands live in ``curate.commands.<module>``; each module has ``HELP`` (one line),
+``DESCRIPTION`` (optional), ``add_arguments(parser)`` and ``main(args, beam_args) -> int``,
+and imports heavy libraries inside ``main`` so ``curate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Subcommand -> module in curate.commands, in the order `curate --help` lists them.
+COMMANDS: dict[str, str] = {
+    "run": "run",
+    "ingest": "stage",
+}
+
+
+class CurateError(Exception):
+    """An error for the user: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curate",
+        description=(
+            "Curate a web pool of (image URL, alt-text) pairs into a CLIP training set. "
+            "Every stage is an Apache Beam transform: flags not listed here are Beam "
+            "pipeline options (e.g. --runner=FlinkRunner --flink_master=host:8081); "
+            "without --runner the local multi-process FnApiRunner is used."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"curate.commands.{module_name}")
+        help_text = module.help_for(name) if hasattr(module, "help_for") else module.HELP
+        description = (
+            module.description_for(name)
+            if hasattr(module, "description_for")
+            else getattr(module, "DESCRIPTION", help_text)
+        )
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if hasattr(module, "add_arguments_for"):
+            module.add_arguments_for(name, p)
+        else:
+            module.add_arguments(p)
+        p.set_defaults(_module=module, _name=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    stray = [a for a in beam_args if not a.startswith("-")]
+    if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):
+        parser.error(f"unexpected arguments {stray} (Beam options start with --)")
+    try:
+        if hasattr(args._module, "main_for"):
+            return int(args._module.main_for(args._name, args, beam_args) or 0)
+        return int(args._module.main(args, beam_args) or 0)
+    except (CurateError, ValueError, FileNotFoundError) as e:
+        print(f"curate {args._name}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Parquet shards in and out, and small JSON/YAML side files, through Beam's FileSystems.
+
+``WriteShards`` is deterministic: a row goes to shard ``int(uid[:15], 16) % num_shards``,
+rows in a shard are sorted by ``sort_by``, and the number of shards comes from the global
+row count (a combiner, not one worker's view). The same rows therefore give byte-identical
+files on any runner and any worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import posixpath
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from curate import schema
+
+DEFAULT_ROWS_PER_SHARD = 100_000
+
+
+def join(*parts: str) -> str:
+    """Join path parts for local and remote (gs://, s3://...) paths alike."""
+    return FileSystems.join(*parts)
+
+
+def makedirs(path: str) -> None:
+    if FileSystems.get_scheme(path) in (None, "file") and not FileSystems.exists(path):
+        FileSystems.mkdirs(path)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    makedirs(posixpath.dirname(path) or ".")
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def write_json(path: str, obj) -> None:
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str):
+    return json.loads(read_bytes(path))
+
+
+def shard_ids(table: pa.Table, num_shards: int) -> np.ndarray:
+    """Shard index of each row: the first 15 hex digits (60 bits) of its uid modulo
+    `num_shards`. Removed rows without a uid (unparsable pool rows) use a hash of their
+    source and row number instead."""
+    uids = pc.utf8_slice_codeunits(table["uid"], 0, 15).to_pylist()
+    if None in uids:
+        sources = table["source"].to_pylist() if "source" in table.column_names else [None] * len(uids)
+        rows = table["source_row"].to_pylist() if "source_row" in table.column_names else [None] * len(uids)
+        uids = [
+            u if u is not None else hashlib.sha256(f"{s}:{r}".encode()).hexdigest()[:15]
+            for u, s, r in zip(uids, sources, rows, strict=True)
+        ]
+    return np.fromiter((int(u, 16) % num_shards for u in uids), dtype=np.int64, count=len(uids))
+
+
+def split_into_shards(table: pa.Table, num_shards: int):
+    """A batch → (shard index, sub-table) pairs, vectorised over the batch."""
+    if table.num_rows == 0:
+        return
+    ids = shard_ids(table, num_shards)
+    for shard in np.unique(ids):
+        yield int(shard), table.filter(pa.array(ids == shard))
+
+
+def sort_table(table: pa.Table, sort_by: tuple[str, ...]) -> pa.Table:
+    keys = [(c, "ascending") for c in sort_by if c in table.column_names]
+    return table.sort_by(keys) if keys else table
+
+
+def table_to_parquet_bytes(table: pa.Table, row_group_rows: int = 16384) -> bytes:
+    sink = io.BytesIO()
+    # No creation timestamp or writer-specific metadata varies between runs, so
+    # identical tables give identical bytes.
+    pq.write_table(table, sink, row_group_size=row_group_rows, compression="zstd")
+    return sink.getvalue()
+
+
+def _num_shards(total_rows: int, rows_per_shard: int) -> int:
+    return max(1, math.ceil(total_rows / rows_per_shard))
+
+
+def _key_by_shard(table, num_shards):
+    yield from split_into_shards(table, num_shards)
+
+
+def _write_shard(item, prefix: str, sort_by, table_schema, fill, num_shards, row_group_rows):
+    shard, tables = item
+    table = schema.conform(schema.concat(tables), table_schema, fill=fill)
+    table = sort_table(table, sort_by)
+    path = f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
+    write_bytes(path, table_to_parquet_bytes(table, row_group_rows))
+    return path
+
+
+def _write_empty_shard(total: int, prefix: str, table_schema: pa.Schema, fill: bool):
+    """With no rows at all, one empty shard still says "ran, kept nothing"."""
+    if total:
+        return
+    table = table_schema.empty_table() if fill else schema.conform(
+        table_schema.empty_table(), table_schema
+    )
+    path = f"{prefix}-00000-of-00001.parquet"
+    write_bytes(path, table_to_parquet_bytes(table))
+    yield path
+
+
+class WriteShards(beam.PTransform):
+    """In: batches. Out: the paths written, ``<prefix>-SSSSS-of-NNNNN.parquet``.
+
+    ``table_schema`` fixes column order and types; with ``fill=True`` every shard carries
+    every column of it (nulls where a batch lacked one), so all shards share one schema.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        table_schema: pa.Schema = schema.PAIR_SCHEMA,
+        rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+        sort_by: tuple[str, ...] = ("uid",),
+        fill: bool = True,
+        row_group_rows: int = 16384,
+    ):
+        super().__init__()
+        if rows_per_shard < 1:
+            raise ValueError(f"rows_per_shard must be >= 1, got {rows_per_shard}")
+        self.prefix = prefix
+        self.schema = table_schema
+        self.rows_per_shard = rows_per_shard
+        self.sort_by = tuple(sort_by)
+        self.fill = fill
+        self.row_group_rows = row_group_rows
+
+    def expand(self, batches):
+        total = (
+            batches
+            | "Rows" >> beam.Map(lambda t: t.num_rows)
+            | "Total" >> beam.CombineGlobally(sum)
+        )
+        num_shards = total | "NumShards" >> beam.Map(_num_shards, self.rows_per_shard)
+        ns = beam.pvalue.AsSingleton(num_shards)
+        empty = total | "EmptyShard" >> beam.FlatMap(
+            _write_empty_shard, self.prefix, self.schema, self.fill
+        )
+        written = (
+            batches
+            | "KeyByShard" >> beam.FlatMap(_key_by_shard, ns)
+            | "GroupShards" >> beam.GroupByKey()
+            | "Write"
+            >> beam.Map(
+                _write_shard,
+                self.prefix,
+                self.sort_by,
+                self.schema,
+                self.fill,
+                ns,
+                self.row_group_rows,
+            )
+        )
+        return (written, empty) | "AllPaths" >> beam.Flatten()
+
+
+def read_shard(path: str, batch_rows: int = 8192, columns: list[str] | None = None):
+    """Batches of one Parquet shard (pair or removed records)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        pf = pq.ParquetFile(io.BytesIO(f.read()))
+    for rb in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        yield pa.Table.from_batches([rb])
+
+
+class ReadShards(beam.PTransform):
+    """In: pipeline root. Out: pair batches of every Parquet file `pattern` matches."""
+
+    def __init__(self, pattern: str, batch_rows: int = 8192, columns: list[str] | None = None):
+        super().__init__()
+        from curate.io.pool import match_files
+
+        self.paths = [p for p in match_files(pattern) if p.endswith(".parquet")]
+        if not self.paths:
+            raise ValueError(f"no .parquet shards match {pattern}")
+        self.batch_rows = batch_rows
+        self.columns = columns
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Files" >> beam.Create(self.paths)
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(read_shard, self.batch_rows, self.columns)
+        )
+
+
+def read_table(pattern: str, columns: list[str] | None = None) -> pa.Table:
+    """All shards matching `pattern` as one table, outside Beam (tests, reports, small data)."""
+    from curate.io.pool import match_files
+
+    tables = [
+        t
+        for p in match_files(pattern)
+        if p.endswith(".parquet")
+        for t in read_shard(p, columns=columns)
+    ]
+    return schema.concat(tables) if tables else pa.table({})

@@ -1,0 +1,58 @@
+"""Beam pipeline options: the local default, and pass-through of everything else.
+
+The local default is Beam's FnApiRunner in multi-process mode, named by its full class path:
+the plain ``DirectRunner`` may hand a pipeline to the Prism runner, which downloads a binary
+from the internet first. Any ``--runner`` the user gives (FlinkRunner, PortableRunner,
+DataflowRunner...) and every other Beam flag pass through untouched.
+"""
+
+from __future__ import annotations
+
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+RUNNER_ALIASES = {"local": LOCAL_RUNNER, "fnapi": LOCAL_RUNNER}
+
+
+def _flag_value(args: list[str], name: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def beam_args(args: list[str]) -> list[str]:
+    """`args` with the local defaults filled in and runner aliases resolved."""
+    args = list(args)
+    runner = _flag_value(args, "--runner")
+    if runner is None:
+        args.append(f"--runner={LOCAL_RUNNER}")
+        runner = LOCAL_RUNNER
+    elif runner in RUNNER_ALIASES:
+        args = [a for a in args if not a.startswith("--runner")]
+        args = [a for a in args if a != runner]
+        runner = RUNNER_ALIASES[runner]
+        args.append(f"--runner={runner}")
+    if runner == LOCAL_RUNNER:
+        if _flag_value(args, "--direct_running_mode") is None:
+            args.append("--direct_running_mode=multi_processing")
+        if _flag_value(args, "--direct_num_workers") is None:
+            args.append(f"--direct_num_workers={max(1, min(os.cpu_count() or 1, 8))}")
+    return args
+
+
+def pipeline_options(args: list[str] | None = None) -> PipelineOptions:
+    return PipelineOptions(beam_args(args or []))
+
+
+def in_process_args(num_workers: int = 1) -> list[str]:
+    """Flags for a fast single-process local run (tests, small samples)."""
+    return [
+        f"--runner={LOCAL_RUNNER}",
+        "--direct_running_mode=in_memory",
+        f"--direct_num_workers={num_workers}",
+    ]

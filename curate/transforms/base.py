@@ -1,0 +1,130 @@
+"""What every stage transform shares: its output shape, the funnel count, re-batching.
+
+A stage is a ``beam.PTransform`` from a PCollection of pair batches (``pyarrow.Table``) to a
+``StageOutput(kept, removed)``: kept pair batches and removed-record batches
+(``schema.REMOVED_SCHEMA``). ``Funnel`` turns a stage's input and outputs into one stats dict
+and Beam counters (namespace = stage, names ``in``, ``kept``, ``removed_<reason>``), and
+checks ``in == kept + removed``.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections import Counter
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from curate import schema
+
+
+class StageOutput(typing.NamedTuple):
+    kept: beam.PCollection
+    removed: beam.PCollection
+
+
+class FunnelError(RuntimeError):
+    """A stage's counts do not add up: in != kept + removed."""
+
+
+def _count_rows(table: pa.Table, stage: str, name: str):
+    Metrics.counter(stage, name).inc(table.num_rows)
+    yield name, table.num_rows
+
+
+def _count_reasons(table: pa.Table, stage: str):
+    for reason, n in Counter(table["reason"].to_pylist()).items():
+        Metrics.counter(stage, f"removed_{reason}").inc(n)
+        yield f"removed_{reason}", n
+
+
+def _stats(counts: dict[str, int], stage: str, check: bool) -> dict:
+    counts = dict(counts)
+    n_in, n_kept = counts.pop("in", 0), counts.pop("kept", 0)
+    removed = {k[len("removed_") :]: v for k, v in sorted(counts.items())}
+    total_removed = sum(removed.values())
+    if check and n_in != n_kept + total_removed:
+        raise FunnelError(
+            f"stage {stage!r}: in={n_in} but kept={n_kept} + removed={total_removed}"
+        )
+    return {
+        "stage": stage,
+        "in": n_in,
+        "kept": n_kept,
+        "removed": total_removed,
+        "removed_by_reason": removed,
+    }
+
+
+class Funnel(beam.PTransform):
+    """In: (input batches, StageOutput). Out: one dict of this stage's counts.
+
+    With ``check=True`` (the default) a stage whose counts do not add up fails the
+    pipeline: nothing is lost silently. Stages whose kept output is not one-to-one with
+    input rows (none so far) pass ``check=False``.
+    """
+
+    def __init__(self, stage: str, check: bool = True):
+        super().__init__()
+        self.stage = stage
+        self.check = check
+
+    def expand(self, pcolls):
+        inputs, out = pcolls
+        stage = self.stage
+        counted = (
+            inputs | "CountIn" >> beam.FlatMap(_count_rows, stage, "in"),
+            out.kept | "CountKept" >> beam.FlatMap(_count_rows, stage, "kept"),
+            out.removed | "CountRemoved" >> beam.FlatMap(_count_reasons, stage),
+        )
+        return (
+            counted
+            | "FlattenCounts" >> beam.Flatten()
+            | "SumCounts" >> beam.CombinePerKey(sum)
+            | "ToDict" >> beam.combiners.ToDict()
+            | "Stats" >> beam.Map(_stats, stage, self.check)
+        )
+
+
+def _explode(table: pa.Table, key_column: str):
+    for row in table.to_pylist():
+        yield row[key_column], row
+
+
+class Rebatch(beam.PTransform):
+    """PCollection of row dicts → PCollection of pyarrow.Table batches of `schema`.
+
+    Uses Beam's BatchElements so batch sizes adapt between `min_size` and `max_size`.
+    """
+
+    def __init__(self, table_schema: pa.Schema = schema.PAIR_SCHEMA, min_size=256, max_size=4096):
+        super().__init__()
+        self.schema = table_schema
+        self.min_size = min_size
+        self.max_size = max_size
+
+    def expand(self, rows):
+        return (
+            rows
+            | "Batch" >> beam.BatchElements(min_batch_size=self.min_size, max_batch_size=self.max_size)
+            | "ToTable" >> beam.Map(rows_to_table, self.schema)
+        )
+
+
+def rows_to_table(rows: list[dict], table_schema: pa.Schema = schema.PAIR_SCHEMA) -> pa.Table:
+    """Row dicts → a table with the columns of `table_schema` that the rows carry."""
+    names = set()
+    for row in rows:
+        names.update(row)
+    fields = [f for f in table_schema if f.name in names]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def explode(table: pa.Table, key_column: str = "uid"):
+    """A batch → (key, row dict) pairs, for keyed steps (GroupByKey, CoGroupByKey)."""
+    return _explode(table, key_column)
+
+
+def non_empty(table: pa.Table) -> bool:
+    return table.num_rows > 0
