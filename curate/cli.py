@@ -20,6 +20,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "run": "run",
     "ingest": "stage",
+    "export": "export",
 }
 
 
