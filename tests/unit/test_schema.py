@@ -1,0 +1,56 @@
+import pyarrow as pa
+import pytest
+
+from curate import schema
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("http://Example.COM/a.jpg", "http://example.com/a.jpg"),
+        ("HTTPS://example.com:443/a?b=C", "https://example.com/a?b=C"),
+        ("http://example.com:80", "http://example.com/"),
+        ("http://example.com:8080/x#frag", "http://example.com:8080/x"),
+        ("  http://example.com/Path/To.PNG  ", "http://example.com/Path/To.PNG"),
+        ("http://[::1]:8765/img/a.png", "http://[::1]:8765/img/a.png"),
+        ("http://user:pw@Host.org/x", "http://user:pw@host.org/x"),
+    ],
+)
+def test_normalise_url(url, expected):
+    assert schema.normalise_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http:///nohost", "http://example.com:99999/", "nothing"])
+def test_normalise_url_rejects(url):
+    with pytest.raises(ValueError):
+        schema.normalise_url(url)
+
+
+def test_uid_is_stable_and_separates_fields():
+    a = schema.make_uid("http://x.org/a", "bc")
+    assert a == schema.make_uid("http://x.org/a", "bc")
+    assert len(a) == 32 and int(a, 16) >= 0
+    assert a != schema.make_uid("http://x.org/ab", "c")
+    # pinned: the uid rule is a contract with users' stored uid lists
+    assert schema.make_uid("http://example.com/a.jpg", "a red car") == "be16cfc98b1cd5cc616c2105f05395eb"
+
+
+def test_conform_orders_casts_and_rejects_unknown_columns():
+    t = pa.table({"text": ["t"], "uid": ["u"], "width": pa.array([3], pa.int64())})
+    c = schema.conform(t)
+    assert c.column_names == ["uid", "text", "width"]
+    assert c.schema.field("width").type == pa.int32()
+    with pytest.raises(ValueError, match="not in the schema"):
+        schema.conform(pa.table({"uid": ["u"], "bogus": [1]}))
+    filled = schema.conform(t, fill=True)
+    assert filled.column_names == [f.name for f in schema.PAIR_SCHEMA]
+
+
+def test_removed_has_one_reason_per_row():
+    t = pa.table({"uid": ["a", "b"], "url": ["u1", "u2"], "text": ["x", "y"]})
+    r = schema.removed(t, "stage", ["r1", "r2"], ["d1", None])
+    assert r.schema == schema.REMOVED_SCHEMA
+    assert r["reason"].to_pylist() == ["r1", "r2"]
+    assert r["stage"].to_pylist() == ["stage", "stage"]
+    with pytest.raises(ValueError):
+        schema.removed(t, "stage", ["only one"])
