@@ -36,9 +36,137 @@ class IngestConfig:
         object.__setattr__(self, "schemes", tuple(s.lower() for s in self.schemes))
 
 
+@dataclass(frozen=True)
+class FilterConfig:
+    """Stage `filter`: DataComp's basic text rule, language id, MetaCLIP substring matching.
+
+    Checks run in that order; a pair fails on the first rule it breaks (its reason)."""
+
+    min_words: int = field(default=3, metadata={"help": "fewest white-space separated words (DataComp basic: more than 2)"})
+    min_chars: int = field(default=6, metadata={"help": "fewest characters (DataComp basic: more than 5)"})
+    languages: tuple[str, ...] = field(default=("en",), metadata={"help": "languages kept (py3langid codes); empty: no language check"})
+    min_lang_score: float = field(default=0.5, metadata={"help": "a pair in another language is removed only at this confidence or above (short alt-texts are ambiguous)"})
+    match: bool = field(default=True, metadata={"help": "match the query list (--queries) and remove pairs without a match"})
+    batch_rows: int = field(default=4096, metadata={"help": "pairs per batch"})
+
+    def __post_init__(self):
+        _check(self.min_words >= 0, "filter.min_words", ">= 0", self.min_words)
+        _check(self.min_chars >= 0, "filter.min_chars", ">= 0", self.min_chars)
+        _check(0.0 <= self.min_lang_score <= 1.0, "filter.min_lang_score", "in [0, 1]", self.min_lang_score)
+        _check(self.batch_rows >= 1, "filter.batch_rows", ">= 1", self.batch_rows)
+        object.__setattr__(self, "languages", tuple(self.languages))
+
+
+@dataclass(frozen=True)
+class DedupTextConfig:
+    """Stage `dedup_text`: MinHash LSH near-duplicate alt-texts, one pair kept per cluster.
+
+    Defaults for ~10-word alt-texts: word unigrams (a bigram shingle loses 2 of ~9 shingles
+    per edited word, so a one-word edit of a 10-word text falls to Jaccard 0.64; unigrams
+    keep it at 0.82), Jaccard >= 0.8, 128 permutations in 18 bands x 7 rows: a pair at
+    J = 0.8 becomes a candidate with probability 0.986, at J = 0.5 with 0.13 (candidates are
+    then verified exactly, so false candidates cost time, not precision)."""
+
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (datasketch affine32 scheme)"})
+    bands: int = field(default=18, metadata={"help": "LSH bands"})
+    rows: int = field(default=7, metadata={"help": "signature rows per band (bands * rows <= num_perm)"})
+    threshold: float = field(default=0.8, metadata={"help": "exact Jaccard of shingle sets at or above which two texts are duplicates"})
+    ngram: int = field(default=1, metadata={"help": "words per shingle"})
+    minhash_seed: int = field(default=1, metadata={"help": "datasketch MinHash seed (datasketch's default is 1)"})
+    max_compare: int = field(default=64, metadata={"help": "distinct texts one text is compared with inside an LSH bucket"})
+    rounds: int = field(default=4, metadata={"help": "large-star/small-star rounds of connected components"})
+    rows_per_partition: int = field(default=50_000, metadata={"help": "pairs per shuffle partition when joining labels back"})
+
+    def __post_init__(self):
+        _check(self.num_perm >= 1, "dedup_text.num_perm", ">= 1", self.num_perm)
+        _check(self.bands >= 1, "dedup_text.bands", ">= 1", self.bands)
+        _check(self.rows >= 1, "dedup_text.rows", ">= 1", self.rows)
+        _check(self.bands * self.rows <= self.num_perm, "dedup_text.bands * rows", f"<= num_perm ({self.num_perm})", self.bands * self.rows)
+        _check(0.0 < self.threshold <= 1.0, "dedup_text.threshold", "in (0, 1]", self.threshold)
+        _check(self.ngram >= 1, "dedup_text.ngram", ">= 1", self.ngram)
+        _check(self.max_compare >= 1, "dedup_text.max_compare", ">= 1", self.max_compare)
+        _check(self.rounds >= 1, "dedup_text.rounds", ">= 1", self.rounds)
+        _check(self.rows_per_partition >= 1, "dedup_text.rows_per_partition", ">= 1", self.rows_per_partition)
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """Stage `balance`: MetaCLIP balancing, p_e = min(1, t / count_e) per matched entry.
+
+    t: given directly (`t`), else chosen to reach `target_size` pairs, else chosen so that
+    entries below t hold `tail_share` of all matches (MetaCLIP's rule)."""
+
+    t: int = field(default=0, metadata={"help": "matches kept per entry; 0: choose it from target_size or tail_share"})
+    tail_share: float = field(default=0.06, metadata={"help": "share of matches held by tail entries (count < t) when t is chosen"})
+    target_size: int = field(default=0, metadata={"help": "choose t so about this many pairs are kept (0: use tail_share)"})
+    sample_rows: int = field(default=100_000, metadata={"help": "pairs (a hash-ordered sample) used to choose t for target_size"})
+
+    def __post_init__(self):
+        _check(self.t >= 0, "balance.t", ">= 0", self.t)
+        _check(0.0 < self.tail_share < 1.0, "balance.tail_share", "in (0, 1)", self.tail_share)
+        _check(self.target_size >= 0, "balance.target_size", ">= 0", self.target_size)
+        _check(self.sample_rows >= 1, "balance.sample_rows", ">= 1", self.sample_rows)
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """Stage `download`: fetch each pair's image with img2dataset inside Beam, safely.
+
+    Defaults follow img2dataset (256 px, border resize, jpg quality 95, 10 s timeout, no
+    retries, X-Robots-Tag noai/noimageai/noindex/noimageindex respected)."""
+
+    image_size: int = field(default=256, metadata={"help": "resize target in pixels (img2dataset's image_size)"})
+    resize_mode: str = field(default="border", metadata={"help": "no, keep_ratio, keep_ratio_largest, center_crop or border"})
+    resize_only_if_bigger: bool = False
+    encode_format: str = field(default="jpg", metadata={"help": "jpg, png or webp (tar member extension)"})
+    encode_quality: int = 95
+    min_image_size: int = field(default=0, metadata={"help": "smaller shorter side: removed as too_small"})
+    max_aspect_ratio: float = field(default=float("inf"), metadata={"help": "more elongated: removed as bad_aspect_ratio"})
+    thread_count: int = field(default=32, metadata={"help": "download threads per shard (per worker)"})
+    shard_size: int = field(default=0, metadata={"help": "URLs per shard; 0 = from the pool size and --target-shards"})
+    target_shards: int = field(default=16, metadata={"help": "with shard_size 0: aim for this many shards (about the worker count x 2)"})
+    timeout: float = field(default=10.0, metadata={"help": "seconds per socket operation"})
+    request_time_limit: float = field(default=30.0, metadata={"help": "seconds for a whole request incl. redirects and body"})
+    shard_time_limit: float = field(default=3600.0, metadata={"help": "seconds per shard; URLs not started by then: shard_timeout"})
+    retries: int = 0
+    max_bytes: int = field(default=32 * 2**20, metadata={"help": "largest response body in bytes"})
+    max_pixels: int = field(default=89_478_485, metadata={"help": "decompression-bomb limit on width x height (PIL's default)"})
+    max_redirects: int = 5
+    allow_loopback: bool = field(default=False, metadata={"help": "allow 127.0.0.1 and ::1 (tests, local pools); other private addresses stay refused"})
+    user_agent_token: str = field(default="", metadata={"help": "token added to the User-Agent and matched in X-Robots-Tag"})
+    disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex")
+
+    def __post_init__(self):
+        modes = ("no", "keep_ratio", "keep_ratio_largest", "center_crop", "border")
+        _check(self.image_size >= 1, "download.image_size", ">= 1", self.image_size)
+        _check(self.resize_mode in modes, "download.resize_mode", f"one of {modes}", self.resize_mode)
+        formats = ("jpg", "png", "webp")
+        _check(self.encode_format in formats, "download.encode_format", f"one of {formats}", self.encode_format)
+        top = 9 if self.encode_format == "png" else 100
+        _check(0 <= self.encode_quality <= top, "download.encode_quality", f"in 0..{top}", self.encode_quality)
+        _check(self.min_image_size >= 0, "download.min_image_size", ">= 0", self.min_image_size)
+        _check(self.max_aspect_ratio >= 1, "download.max_aspect_ratio", ">= 1", self.max_aspect_ratio)
+        _check(self.thread_count >= 1, "download.thread_count", ">= 1", self.thread_count)
+        _check(self.shard_size >= 0, "download.shard_size", ">= 0 (0 = automatic)", self.shard_size)
+        _check(self.target_shards >= 1, "download.target_shards", ">= 1", self.target_shards)
+        _check(self.timeout > 0, "download.timeout", "> 0 seconds", self.timeout)
+        _check(self.request_time_limit > 0, "download.request_time_limit", "> 0 seconds", self.request_time_limit)
+        _check(self.shard_time_limit > 0, "download.shard_time_limit", "> 0 seconds", self.shard_time_limit)
+        _check(self.retries >= 0, "download.retries", ">= 0", self.retries)
+        _check(self.max_bytes >= 1, "download.max_bytes", ">= 1", self.max_bytes)
+        _check(self.max_pixels >= 1, "download.max_pixels", ">= 1", self.max_pixels)
+        _check(0 <= self.max_redirects <= 30, "download.max_redirects", "in 0..30", self.max_redirects)
+        directives = tuple(d.strip().lower() for d in self.disallowed_header_directives)
+        object.__setattr__(self, "disallowed_header_directives", directives)
+
+
 # Stage name -> config class. Stages add themselves here; curate.pipeline.STAGES orders them.
 STAGE_CONFIGS: dict[str, type] = {
     "ingest": IngestConfig,
+    "filter": FilterConfig,
+    "dedup_text": DedupTextConfig,
+    "balance": BalanceConfig,
+    "download": DownloadConfig,
 }
 
 

@@ -1,0 +1,164 @@
+"""MinHash signatures of alt-texts, LSH band keys and verified candidate edges, as pure
+numpy/Python functions (connected components: ``curate.ops.components``).
+
+Signatures are identical to ``datasketch.MinHash(num_perm, seed)`` with datasketch 2.0's
+default ``scheme="affine32"`` (uint32 values: sha1 → first 4 bytes little-endian →
+MurmurHash3 ``fmix32`` → ``a * h + b mod 2**32`` → min), fed with the UTF-8 bytes of the
+same shingles. The permutations are taken from datasketch itself, so the identity holds by
+construction and is tested. A batch is hashed at once: each distinct shingle is hashed once,
+the (shingles x num_perm) matrix is permuted in numpy, and ``np.minimum.reduceat`` takes the
+minimum per text.
+
+Shingles: the text is lower-cased and split into ``\\w+`` tokens (Unicode word characters,
+so punctuation and case differences do not count), and the shingles are the distinct
+``ngram``-word sequences joined by a space; a text with fewer than ``ngram`` words is one
+shingle. A text without any word has no shingles and never becomes a candidate.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+
+import numpy as np
+
+_TOKEN = re.compile(r"\w+")
+_FMIX32 = (np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35))
+_FMIX64 = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for a MinHash that saw nothing
+
+
+def shingles(text: str | None, ngram: int) -> list[str]:
+    """Distinct word n-grams of a text, in first-seen order."""
+    if not text:
+        return []
+    words = _TOKEN.findall(text.lower())
+    if not words:
+        return []
+    if len(words) <= ngram:
+        return [" ".join(words)]
+    return list(dict.fromkeys(" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)))
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+@functools.lru_cache(maxsize=8)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) uint32 arrays of datasketch's affine32 permutations for (num_perm, seed)."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
+    a, b = m.permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * _FMIX32[0]
+    h = h ^ (h >> np.uint32(13))
+    h = h * _FMIX32[1]
+    return h ^ (h >> np.uint32(16))
+
+
+def fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * _FMIX64[0]
+    h = h ^ (h >> np.uint64(33))
+    h = h * _FMIX64[1]
+    return h ^ (h >> np.uint64(33))
+
+
+def sha1_hash32(items: list[bytes]) -> np.ndarray:
+    """datasketch's ``sha1_hash32`` over many values: first 4 digest bytes, little-endian."""
+    joined = b"".join(hashlib.sha1(x).digest()[:4] for x in items)
+    return np.frombuffer(joined, dtype="<u4").astype(np.uint32)
+
+
+def signatures(
+    shingle_lists: list[list[str]], num_perm: int = 128, seed: int = 1
+) -> np.ndarray:
+    """(n, num_perm) uint32 MinHash signatures, one row per shingle list."""
+    a, b = permutations(num_perm, seed)
+    n = len(shingle_lists)
+    out = np.full((n, num_perm), EMPTY, dtype=np.uint32)
+    index: dict[str, int] = {}
+    flat: list[int] = []
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, sh in enumerate(shingle_lists):
+        lengths[i] = len(sh)
+        for s in sh:
+            j = index.get(s)
+            if j is None:
+                j = index[s] = len(index)
+            flat.append(j)
+    if not flat:
+        return out
+    hv = _fmix32(sha1_hash32([s.encode("utf-8") for s in index]))
+    permuted = hv[:, None] * a[None, :] + b[None, :]  # wraps mod 2**32 like datasketch
+    values = permuted[np.asarray(flat, dtype=np.int64)]
+    nonempty = lengths > 0
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+    out[nonempty] = np.minimum.reduceat(values, starts, axis=0)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _band_multipliers(rows: int) -> np.ndarray:
+    # Fixed odd 64-bit multipliers (not the seed): band keys only need to be equal for
+    # equal band rows and rarely equal otherwise.
+    rng = np.random.RandomState(0x5EED)
+    return rng.randint(0, 1 << 62, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64 keys: a 64-bit hash of each band's `rows` values, mixed with the
+    band index so that equal values in different bands do not collide."""
+    n = sig.shape[0]
+    if bands * rows > sig.shape[1]:
+        raise ValueError(f"bands * rows = {bands * rows} exceeds num_perm = {sig.shape[1]}")
+    mult = _band_multipliers(rows)
+    v = sig[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    with np.errstate(over="ignore"):
+        h = (v * mult[None, None, :]).sum(axis=2, dtype=np.uint64)
+        h = h + np.arange(1, bands + 1, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        return fmix64(h)
+
+
+def collision_probability(j: float, bands: int, rows: int) -> float:
+    """P(a pair of Jaccard j shares at least one band) = 1 - (1 - j^rows)^bands."""
+    return 1.0 - (1.0 - j**rows) ** bands
+
+
+def bucket_edges(
+    uids: list[str], token_sets: list[frozenset], threshold: float, max_compare: int
+) -> list[tuple[str, str]]:
+    """Verified duplicate edges (smaller uid, larger uid) inside one LSH bucket.
+
+    Members with identical shingle sets are linked to the smallest uid among them. Distinct
+    sets are compared exactly (Jaccard >= threshold) pairwise; when a bucket holds more than
+    `max_compare` distinct sets, each is compared only with the first `max_compare` (by
+    smallest uid) to bound the work on hot buckets.
+    """
+    groups: dict[frozenset, list[str]] = {}
+    for u, s in zip(uids, token_sets, strict=True):
+        groups.setdefault(s, []).append(u)
+    edges = []
+    reps = []
+    for s, members in groups.items():
+        members.sort()
+        rep = members[0]
+        edges.extend((rep, m) for m in members[1:])
+        reps.append((rep, s))
+    reps.sort()
+    for i in range(len(reps)):
+        ui, si = reps[i]
+        for k in range(min(i, max_compare)):
+            uk, sk = reps[k]
+            if jaccard(si, sk) >= threshold:
+                edges.append((uk, ui) if uk < ui else (ui, uk))
+    return edges
