@@ -19,6 +19,8 @@ import sys
 # Subcommand -> module in curate.commands, in the order `curate --help` lists them.
 COMMANDS: dict[str, str] = {
     "run": "run",
+    "sample": "sample",
+    "serve": "serve",
     "ingest": "stage",
     "export": "export",
 }
