@@ -22,6 +22,9 @@ COMMANDS: dict[str, str] = {
     "sample": "sample",
     "serve": "serve",
     "ingest": "stage",
+    "filter": "stage",
+    "dedup-text": "stage",
+    "balance": "stage",
     "export": "export",
 }
 

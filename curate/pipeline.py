@@ -38,9 +38,30 @@ def _ingest(c, run):
     return IngestPool(c)
 
 
+def _filter(c, run):
+    from curate.transforms.filter import FilterText
+
+    return FilterText(c, run.queries)
+
+
+def _dedup_text(c, run):
+    from curate.transforms.dedup_text import DedupByMinHash
+
+    return DedupByMinHash(c)
+
+
+def _balance(c, run):
+    from curate.transforms.balance import BalanceByEntry
+
+    return BalanceByEntry(c, run.seed, shards.join(run.output, "balance.json"), run.queries)
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
+    StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
+    StageSpec("dedup_text", _dedup_text, "MinHash LSH near-duplicate alt-texts, one pair kept per cluster"),
+    StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
