@@ -1,0 +1,110 @@
+"""Stage `filter`: DataComp's basic text rule, language id and MetaCLIP substring matching,
+in one pass over each batch (the cheap checks first, the automaton only on what is left)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from curate import schema
+from curate.config import FilterConfig
+from curate.ops import text_filter as ops
+
+
+class FilterTextFn(beam.DoFn):
+    """Batch → kept batch (with num_words, lang, lang_score, matched_entries) and removed
+    records. The language model and the automaton are built once per worker."""
+
+    REMOVED = "removed"
+
+    def __init__(self, config: FilterConfig, queries: str | None):
+        self.config = config
+        self.queries = queries
+
+    def setup(self):
+        self.langid = ops.LanguageId() if self.config.languages else None
+        self.matcher = None
+        if self.config.match:
+            from curate.io.queries import load_entries
+
+            self.matcher = ops.Matcher(load_entries(self.queries))
+
+    def process(self, table: pa.Table):
+        c = self.config
+        n = table.num_rows
+        if n == 0:
+            return
+        texts = table["text"]
+        num_words = ops.word_counts(texts)
+        reasons = ops.text_rule_reasons(texts, num_words, c.min_words, c.min_chars)
+        details: list[str | None] = [None] * n
+        langs: list[str | None] = [None] * n
+        scores = np.full(n, np.nan, dtype=np.float32)
+        todo = np.array([r is None for r in reasons], dtype=bool)
+        if self.langid is not None and todo.any():
+            idx = np.flatnonzero(todo)
+            sub_langs, sub_scores = self.langid.classify(texts.take(pa.array(idx)).to_pylist())
+            sub_reasons = ops.language_reasons(sub_langs, sub_scores, c.languages, c.min_lang_score)
+            for k, i in enumerate(idx):
+                langs[i], scores[i] = sub_langs[k], sub_scores[k]
+                if sub_reasons[k] is not None:
+                    reasons[i] = sub_reasons[k]
+                    details[i] = f"lang={sub_langs[k]} score={sub_scores[k]:.3f}"
+                    todo[i] = False
+        columns = {
+            "num_words": pa.array(num_words, pa.int32()),
+            "lang": pa.array(langs, pa.string()),
+            "lang_score": pa.array(scores, pa.float32(), mask=np.isnan(scores)),
+        }
+        if self.matcher is not None:
+            idx = np.flatnonzero(todo)
+            matched = [[] for _ in range(n)]
+            if idx.size:
+                sub = self.matcher.match_array(texts.take(pa.array(idx))).to_pylist()
+                for k, i in enumerate(idx):
+                    matched[i] = sub[k]
+                    if not sub[k]:
+                        reasons[i] = "no_match"
+            columns["matched_entries"] = pa.array(matched, pa.list_(pa.int32()))
+        for name, col in columns.items():
+            if name in table.column_names:
+                table = table.drop_columns([name])
+            table = table.append_column(schema.PAIR_COLUMNS[name], col)
+        keep = pa.array([r is None for r in reasons])
+        kept, dropped = schema.split_by_mask(table, keep)
+        if kept.num_rows:
+            yield kept
+        if dropped.num_rows:
+            gone = [i for i, r in enumerate(reasons) if r is not None]
+            yield beam.pvalue.TaggedOutput(
+                self.REMOVED,
+                schema.removed(
+                    dropped, ops.STAGE, [reasons[i] for i in gone], [details[i] for i in gone]
+                ),
+            )
+
+
+class FilterText(beam.PTransform):
+    """In: pair batches. Out: StageOutput(kept, removed).
+
+    Kept pairs passed every check and carry ``num_words``, ``lang``, ``lang_score`` and
+    (with matching on) ``matched_entries``: the sorted ids of the query-list entries that
+    occur in the text under MetaCLIP's rule. Removed records carry the first failed check
+    as reason (``too_few_words``, ``too_short``, ``language``, ``no_match``; see
+    ``curate.ops.text_filter``). One output row per input row; deterministic."""
+
+    def __init__(self, config: FilterConfig = FilterConfig(), queries: str | None = None):
+        super().__init__()
+        if config.match and not queries:
+            raise ValueError("filter.match needs a query list: pass --queries FOLDER (or set match: false)")
+        self.config = config
+        self.queries = queries
+
+    def expand(self, batches):
+        from curate.transforms.base import StageOutput
+
+        out = batches | "FilterText" >> beam.ParDo(
+            FilterTextFn(self.config, self.queries)
+        ).with_outputs(FilterTextFn.REMOVED, main="kept")
+        return StageOutput(out.kept, out.removed)
