@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "filter": "stage",
     "dedup-text": "stage",
     "balance": "stage",
+    "dedup-images": "stage",
+    "embed": "stage",
+    "decontaminate": "stage",
+    "semdedup": "stage",
     "export": "export",
 }
 

@@ -160,6 +160,91 @@ class DownloadConfig:
         object.__setattr__(self, "disallowed_header_directives", directives)
 
 
+@dataclass(frozen=True)
+class DedupImagesConfig:
+    """Stage `dedup_images`: exact (decoded pixels) and perceptual (pHash) image duplicates.
+
+    A cluster is a connected component of "same pixels" or "pHash Hamming distance <=
+    max_distance"; its largest image is kept (ties: smallest uid)."""
+
+    max_distance: int = field(default=4, metadata={"help": "pHash Hamming distance (of 64 bits) at or below which two images are near-duplicates; 0: exact pHash only"})
+    cc_rounds: int = field(default=4, metadata={"help": "large-star/small-star rounds of connected components (an exact finish handles the rest)"})
+    max_pixels: int = field(default=64_000_000, metadata={"help": "images with more pixels are not decoded (decode_error)"})
+
+    def __post_init__(self):
+        _check(0 <= self.max_distance <= 31, "dedup_images.max_distance", "in [0, 31]", self.max_distance)
+        _check(self.cc_rounds >= 1, "dedup_images.cc_rounds", ">= 1", self.cc_rounds)
+        _check(self.max_pixels >= 1, "dedup_images.max_pixels", ">= 1", self.max_pixels)
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Stage `embed`: normalised open_clip image embeddings (float16) through RunInference.
+
+    `model`: an open_clip model name (ViT-B-32...), a model config JSON file, or
+    `local-dir:<folder>` / `hf-hub:<repo>`; `pretrained`: an open_clip tag (downloaded where
+    the network allows) or a checkpoint file (open_clip's or `curate train`'s)."""
+
+    model: str = field(default="ViT-B-32", metadata={"help": "open_clip model name, model config .json, local-dir:<folder> or hf-hub:<repo>"})
+    pretrained: str = field(default="laion2b_s34b_b79k", metadata={"help": "open_clip pretrained tag or checkpoint file ('' for none)"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu or cuda[:n]"})
+    batch_size: int = field(default=64, metadata={"help": "images per forward pass"})
+    max_pixels: int = field(default=64_000_000, metadata={"help": "images with more pixels are not decoded (decode_error)"})
+
+    def __post_init__(self):
+        _check(bool(self.model), "embed.model", "a model name or path", self.model)
+        _check(self.batch_size >= 1, "embed.batch_size", ">= 1", self.batch_size)
+        _check(self.device == "auto" or self.device.startswith(("cpu", "cuda")), "embed.device", "auto, cpu or cuda[:n]", self.device)
+        _check(self.max_pixels >= 1, "embed.max_pixels", ">= 1", self.max_pixels)
+
+
+@dataclass(frozen=True)
+class DecontaminateConfig:
+    """Stage `decontaminate`: remove pool images that are exact, perceptual or embedding
+    near-duplicates of an evaluation set (reason `eval_overlap`).
+
+    Uses the columns earlier stages wrote: pixel_sha256 + phash (dedup_images) and
+    embedding (embed); a check whose column is absent is skipped. The eval set is embedded
+    with the same model as the embed stage of the run (or `model`/`pretrained` here)."""
+
+    eval_images: str = field(default="fashion-mnist-test", metadata={"help": "folder or glob of evaluation images, or fashion-mnist-test / fashion-mnist-train"})
+    max_distance: int = field(default=4, metadata={"help": "pHash Hamming distance to an eval image at or below which a pool image is removed (-1: no pHash check)"})
+    min_cosine: float = field(default=0.95, metadata={"help": "embedding cosine to an eval image above which a pool image is removed (> 1: no embedding check)"})
+    model: str = field(default="", metadata={"help": "model for eval embeddings ('' : the run's embed stage model)"})
+    pretrained: str = field(default="", metadata={"help": "pretrained tag or checkpoint for `model`"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:n]"})
+
+    def __post_init__(self):
+        _check(bool(self.eval_images), "decontaminate.eval_images", "a folder, glob or dataset name", self.eval_images)
+        _check(-1 <= self.max_distance <= 31, "decontaminate.max_distance", "in [-1, 31]", self.max_distance)
+        _check(0.0 < self.min_cosine, "decontaminate.min_cosine", "> 0", self.min_cosine)
+
+
+@dataclass(frozen=True)
+class SemDedupConfig:
+    """Stage `semdedup`: SemDeDup (Abbas et al. 2023) on the `embedding` column.
+
+    Spherical k-means (FAISS; GPU when FAISS sees one) on a hash-ordered sample, every
+    embedding assigned to its nearest centroid, and within each cluster, in order of
+    decreasing distance to the centroid, a pair removed when its cosine to any pair before it
+    exceeds 1 - eps: the one farthest from the centroid is kept (the paper's rule).
+    num_clusters 0 picks ceil(pool / cluster_size), at most sample_size / 39 (FAISS's
+    minimum of 39 training points per centroid)."""
+
+    eps: float = field(default=0.05, metadata={"help": "pairs with cosine > 1 - eps are duplicates"})
+    num_clusters: int = field(default=0, metadata={"help": "k-means clusters (0: from the pool size and cluster_size)"})
+    cluster_size: int = field(default=1000, metadata={"help": "target pairs per cluster when num_clusters is 0"})
+    sample_size: int = field(default=100_000, metadata={"help": "embeddings (a hash-ordered sample) k-means trains on"})
+    kmeans_iters: int = field(default=20, metadata={"help": "k-means iterations"})
+
+    def __post_init__(self):
+        _check(0.0 < self.eps < 1.0, "semdedup.eps", "in (0, 1)", self.eps)
+        _check(self.num_clusters >= 0, "semdedup.num_clusters", ">= 0", self.num_clusters)
+        _check(self.cluster_size >= 1, "semdedup.cluster_size", ">= 1", self.cluster_size)
+        _check(self.sample_size >= 1, "semdedup.sample_size", ">= 1", self.sample_size)
+        _check(self.kmeans_iters >= 1, "semdedup.kmeans_iters", ">= 1", self.kmeans_iters)
+
+
 # Stage name -> config class. Stages add themselves here; curate.pipeline.STAGES orders them.
 STAGE_CONFIGS: dict[str, type] = {
     "ingest": IngestConfig,
@@ -167,6 +252,10 @@ STAGE_CONFIGS: dict[str, type] = {
     "dedup_text": DedupTextConfig,
     "balance": BalanceConfig,
     "download": DownloadConfig,
+    "dedup_images": DedupImagesConfig,
+    "embed": EmbedConfig,
+    "decontaminate": DecontaminateConfig,
+    "semdedup": SemDedupConfig,
 }
 
 

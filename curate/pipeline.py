@@ -56,12 +56,40 @@ def _balance(c, run):
     return BalanceByEntry(c, run.seed, shards.join(run.output, "balance.json"), run.queries)
 
 
+def _dedup_images(c, run):
+    from curate.transforms.dedup_images import DedupImages
+
+    return DedupImages(c)
+
+
+def _embed(c, run):
+    from curate.transforms.embed import EmbedImages
+
+    return EmbedImages(c)
+
+
+def _decontaminate(c, run):
+    from curate.transforms.decontaminate import Decontaminate
+
+    return Decontaminate(c, run.stages.get("embed"))
+
+
+def _semdedup(c, run):
+    from curate.transforms.semdedup import DedupByEmbedding
+
+    return DedupByEmbedding(c, run.seed)
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
     StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
     StageSpec("dedup_text", _dedup_text, "MinHash LSH near-duplicate alt-texts, one pair kept per cluster"),
     StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
+    StageSpec("dedup_images", _dedup_images, "exact (pixel sha256) and perceptual (pHash) image dedup"),
+    StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
+    StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
+    StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
