@@ -19,6 +19,7 @@ import sys
 # Subcommand -> module in curate.commands, in the order `curate --help` lists them.
 COMMANDS: dict[str, str] = {
     "run": "run",
+    "queries": "queries",
     "sample": "sample",
     "serve": "serve",
     "ingest": "stage",

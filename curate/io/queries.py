@@ -54,3 +54,23 @@ def load_table(folder: str) -> pa.Table:
     """The full table (entry, sources, unigram_count, pmi, views) of a built list."""
     data = shards.read_bytes(shards.join(folder, ENTRIES_PARQUET))
     return pq.read_table(io.BytesIO(data))
+
+
+ENTRY_SCHEMA = pa.schema([
+    pa.field("entry", pa.string(), nullable=False),
+    pa.field("sources", pa.list_(pa.string()), nullable=False),
+    pa.field("unigram_count", pa.int64()),
+    pa.field("pmi", pa.float64()),
+    pa.field("views", pa.int64()),
+])
+
+
+def write_query_list(folder: str, rows: list[dict], provenance: str) -> str:
+    """Write entries.parquet, entries.txt and PROVENANCE.md into `folder` (byte-identical for
+    identical rows). Returns the folder."""
+    table = pa.Table.from_pylist(rows, schema=ENTRY_SCHEMA)
+    shards.write_bytes(shards.join(folder, ENTRIES_PARQUET), shards.table_to_parquet_bytes(table))
+    text = "".join(r["entry"] + "\n" for r in rows)
+    shards.write_bytes(shards.join(folder, ENTRIES_TXT), text.encode("utf-8"))
+    shards.write_bytes(shards.join(folder, PROVENANCE_MD), provenance.encode("utf-8"))
+    return folder
