@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "filter": "stage",
     "dedup-text": "stage",
     "balance": "stage",
+    "download": "stage",
     "dedup-images": "stage",
     "embed": "stage",
     "decontaminate": "stage",

@@ -56,6 +56,12 @@ def _balance(c, run):
     return BalanceByEntry(c, run.seed, shards.join(run.output, "balance.json"), run.queries)
 
 
+def _download(c, run):
+    from curate.transforms.download import DownloadImages
+
+    return DownloadImages(c, shards.join(run.output, "images"))
+
+
 def _dedup_images(c, run):
     from curate.transforms.dedup_images import DedupImages
 
@@ -86,6 +92,7 @@ STAGES: list[StageSpec] = [
     StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
     StageSpec("dedup_text", _dedup_text, "MinHash LSH near-duplicate alt-texts, one pair kept per cluster"),
     StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
+    StageSpec("download", _download, "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused"),
     StageSpec("dedup_images", _dedup_images, "exact (pixel sha256) and perceptual (pHash) image dedup"),
     StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
     StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
