@@ -1,0 +1,67 @@
+"""A small raw pool in several formats, written to any Beam filesystem, for the runner tests.
+
+It holds what real pools hold: exact duplicates within and across files, a malformed JSON
+line, a CSV row with the wrong field count, bad and missing URLs, undecodable text, a
+compressed file. Contents are fixed (no randomness), so every runner must give the same output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+WORDS = "red blue green cat dog bird tree house car boat sun moon star river hill city".split()
+
+
+def _pairs(start: int, n: int):
+    for i in range(start, start + n):
+        words = [WORDS[(i * k + k) % len(WORDS)] for k in (1, 3, 7)]
+        yield f"https://img{i % 7}.example.org/p/{i}.jpg", f"a {' '.join(words)} picture {i}"
+
+
+def pool_files(n: int = 600) -> dict[str, bytes]:
+    """Pool file name -> bytes: about `n` good pairs plus bad rows and duplicates."""
+    q = n // 4
+    files: dict[str, bytes] = {}
+    a = list(_pairs(0, q))
+    b = list(_pairs(q, q)) + a[:20]  # duplicates across files
+    c = list(_pairs(2 * q, q)) + a[20:25]
+    d = list(_pairs(3 * q, q)) + [(u.upper().replace("HTTPS", "https"), t) for u, t in a[30:33]]
+
+    table = pa.table({"url": [u for u, _ in a] + [None, "ftp://x.org/a.png"], "caption": [t for _, t in a] + ["no url", "ftp"]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    files["a.parquet"] = sink.getvalue()
+
+    lines = [json.dumps({"url": u, "text": t}) for u, t in b] + ["{not json", json.dumps({"url": "https://x.org/bad-text", "text": "bad \udc80 text"})]
+    files["b.jsonl"] = "\n".join(lines).encode("utf-8", "surrogatepass")
+
+    out = io.StringIO()
+    out.write("url,caption,key\n")
+    for i, (u, t) in enumerate(c):
+        out.write(f'{u},"{t}",c{i}\n')
+    out.write("https://x.org/only-two,fields\n")
+    files["c.csv"] = out.getvalue().encode()
+
+    tsv = "URL\tTEXT\n" + "".join(f"{u}\t{t}\n" for u, t in d) + "http://white space.org/a b\tspaces\n"
+    files["d.tsv.gz"] = gzip.compress(tsv.encode(), mtime=0)
+    return files
+
+
+@pytest.fixture(scope="session")
+def pool_bytes() -> dict[str, bytes]:
+    return pool_files()
+
+
+@pytest.fixture
+def local_pool(tmp_path, pool_bytes):
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    for name, data in pool_bytes.items():
+        (folder / name).write_bytes(data)
+    return str(folder)
