@@ -15,7 +15,8 @@ remove it, or null if it should be kept. Duplicate groups keep their first row (
 nominally; a stage that keeps another member is still right if exactly one survives, so
 score dedup stages per group (``text_group``, ``image_group``). Text groups are exact
 (case- and space-folded) or injected near-duplicates; MinHash may find more. Reason names
-for stages after ingest name the defect class; stages may use finer names of their own.
+for download are those of ``curate.ops.download``; for filter, dedup and capfilt they name the
+defect class, and those stages may use finer names of their own.
 """
 
 from __future__ import annotations
@@ -94,10 +95,10 @@ DEFECTS: tuple[DefectSpec, ...] = (
     DefectSpec("slow_response", 0.01, "download", "timeout",
                "no count in the issue's excerpt; img2dataset issue #437 reports URLs that "
                "never finish; 1% chosen. Each costs a download thread ~10 s"),
-    DefectSpec("truncated_image", 0.004, "download", "undecodable_image",
+    DefectSpec("truncated_image", 0.004, "download", "truncated",
                f"image decoding errors 83 of 10,000 (0.83%) in {IMG2DATASET_277}, split "
                "between truncated, corrupt and non-image responses"),
-    DefectSpec("corrupt_image", 0.003, "download", "undecodable_image",
+    DefectSpec("corrupt_image", 0.003, "download", "decode_error",
                "part of the 0.83% decoding errors (see truncated_image)"),
     DefectSpec("non_image", 0.003, "download", "not_an_image",
                "part of the 0.83% decoding errors: an HTML page where an image was expected"),
