@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "decontaminate": "stage",
     "semdedup": "stage",
     "export": "export",
+    "train": "train",
+    "eval": "eval",
 }
 
 
