@@ -9,10 +9,13 @@ construction and is tested. A batch is hashed at once: each distinct shingle is 
 the (shingles x num_perm) matrix is permuted in numpy, and ``np.minimum.reduceat`` takes the
 minimum per text.
 
-Shingles: the text is lower-cased and split into ``\\w+`` tokens (Unicode word characters,
-so punctuation and case differences do not count), and the shingles are the distinct
-``ngram``-word sequences joined by a space; a text with fewer than ``ngram`` words is one
-shingle. A text without any word has no shingles and never becomes a candidate.
+Shingles: the text is lower-cased and reduced to its ``\\w+`` tokens (Unicode word
+characters; punctuation, case and spacing differences do not count). ``unit="char"``: the
+distinct ``ngram``-character substrings of the tokens joined by single spaces (the default:
+re-posted alt-texts differ by typos, and a typo costs a whole word shingle but only ~3
+character shingles); ``unit="word"``: the distinct ``ngram``-word sequences. A text shorter
+than one shingle is one shingle; a text without any word has none and never becomes a
+candidate.
 """
 
 from __future__ import annotations
@@ -27,15 +30,21 @@ _TOKEN = re.compile(r"\w+")
 _FMIX32 = (np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35))
 _FMIX64 = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for a MinHash that saw nothing
+CHUNK = 1024  # texts hashed together
 
 
-def shingles(text: str | None, ngram: int) -> list[str]:
-    """Distinct word n-grams of a text, in first-seen order."""
+def shingles(text: str | None, ngram: int, unit: str = "char") -> list[str]:
+    """Distinct shingles of a text, in first-seen order (see the module docstring)."""
     if not text:
         return []
     words = _TOKEN.findall(text.lower())
     if not words:
         return []
+    if unit == "char":
+        seq: str | list[str] = " ".join(words)
+        if len(seq) <= ngram:
+            return [seq]
+        return list(dict.fromkeys(seq[i : i + ngram] for i in range(len(seq) - ngram + 1)))
     if len(words) <= ngram:
         return [" ".join(words)]
     return list(dict.fromkeys(" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)))
@@ -83,6 +92,13 @@ def signatures(
     shingle_lists: list[list[str]], num_perm: int = 128, seed: int = 1
 ) -> np.ndarray:
     """(n, num_perm) uint32 MinHash signatures, one row per shingle list."""
+    if len(shingle_lists) > CHUNK:  # bound the (shingles x num_perm) matrix
+        return np.concatenate(
+            [
+                signatures(shingle_lists[i : i + CHUNK], num_perm, seed)
+                for i in range(0, len(shingle_lists), CHUNK)
+            ]
+        )
     a, b = permutations(num_perm, seed)
     n = len(shingle_lists)
     out = np.full((n, num_perm), EMPTY, dtype=np.uint32)

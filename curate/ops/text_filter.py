@@ -45,7 +45,7 @@ def spacing(text: str) -> str:
 
 def spacing_array(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``spacing`` over a whole column, in Arrow's C++ kernels (same result as per text)."""
-    out = pc.binary_join_element_wise(" ", texts, " ")
+    out = pc.binary_join_element_wise(" ", texts, " ", "")  # last argument: separator
     for p in PUNCTS_TO_WRAP:
         out = pc.replace_substring(out, p, f" {p} ")
     for c in CHARS_TO_SPACE:

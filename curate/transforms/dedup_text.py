@@ -1,7 +1,7 @@
 """Stage `dedup_text`: near-duplicate alt-texts by MinHash LSH, one pair kept per cluster.
 
 Steps (all inside the pipeline, nothing global on one worker but counts):
-  1. ``SignBatchFn``: MinHash signatures of a batch in numpy, 18 band keys per pair; rows go
+  1. ``SignBatchFn``: MinHash signatures of a batch in numpy, `bands` keys per pair; rows go
      to hash partitions of their band keys (partition count from the global row count).
   2. ``GroupByKey`` on band-key partitions, then ``BucketEdgesFn``: pairs sharing a band key
      are candidates, verified by exact Jaccard of their shingle sets (edges above threshold).
@@ -56,7 +56,7 @@ class SignBatchFn(beam.DoFn):
     def process(self, table: pa.Table, num_partitions: int):
         c = self.config
         texts = table["text"].to_pylist()
-        shingle_lists = [ops.shingles(t, c.ngram) for t in texts]
+        shingle_lists = [ops.shingles(t, c.ngram, c.unit) for t in texts]
         has = np.array([bool(s) for s in shingle_lists], dtype=bool)
         self.no_words.inc(int((~has).sum()))
         if not has.any():
@@ -114,7 +114,7 @@ class BucketEdgesFn(beam.DoFn):
             token_sets = []
             for u in members:
                 if u not in sets:
-                    sets[u] = frozenset(ops.shingles(text_of[u], self.config.ngram))
+                    sets[u] = frozenset(ops.shingles(text_of[u], self.config.ngram, self.config.unit))
                 token_sets.append(sets[u])
             found.update(
                 ops.bucket_edges(members, token_sets, self.config.threshold, self.config.max_compare)

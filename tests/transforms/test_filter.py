@@ -1,0 +1,58 @@
+"""FilterText in a pipeline: reasons per rule, added columns, matched entry ids."""
+
+import pytest
+
+from curate.config import FilterConfig
+from curate.transforms.filter import FilterText
+from tests.transforms.text_stage_helpers import pairs, run_stages, write_queries
+
+ENTRIES = ["red car", "car", "sale", "St. Louis", "dog", "Dog", "park", "car park", "dog"]
+
+
+@pytest.fixture
+def queries(tmp_path):
+    return write_queries(tmp_path / "queries", ENTRIES)
+
+
+TEXTS = [
+    "a red car, for sale",  # red car, car, sale
+    "two words",  # too_few_words
+    "a b c",  # too_short (5 chars)
+    "der schwarze Hund läuft schnell durch den großen Park",  # language (de)
+    "a picture of the sea at night",  # no_match
+    "my dog in the car park.",  # dog x2 ids, car, park, car park
+    "Dog park in St. Louis",  # Dog, park; "St. Louis" can never match (spacing)
+]
+
+
+def test_filter_reasons_and_matches(tmp_path, queries, beam_args):
+    kept, removed, stats = run_stages(
+        tmp_path, pairs(TEXTS), {"filter": FilterConfig()}, beam_args, queries
+    )
+    (s,) = stats["stages"]
+    assert (s["in"], s["kept"], s["removed"]) == (7, 3, 4)
+    assert s["removed_by_reason"] == {"too_few_words": 1, "too_short": 1, "language": 1, "no_match": 1}
+    by_text = {r["text"]: r for r in kept.to_pylist()}
+    assert sorted(by_text) == sorted([TEXTS[0], TEXTS[5], TEXTS[6]])
+    assert by_text[TEXTS[0]]["matched_entries"] == [0, 1, 2]
+    assert by_text[TEXTS[5]]["matched_entries"] == [1, 4, 6, 7, 8]
+    assert by_text[TEXTS[6]]["matched_entries"] == [5, 6]
+    assert by_text[TEXTS[0]]["lang"] == "en" and by_text[TEXTS[0]]["num_words"] == 5
+    reasons = {r["text"]: (r["reason"], r["detail"]) for r in removed.to_pylist()}
+    assert reasons[TEXTS[1]][0] == "too_few_words"
+    assert reasons[TEXTS[2]][0] == "too_short"
+    assert reasons[TEXTS[3]][0] == "language" and reasons[TEXTS[3]][1].startswith("lang=de ")
+    assert reasons[TEXTS[4]] == ("no_match", None)
+    assert set(removed["stage"].to_pylist()) == {"filter"}
+
+
+def test_filter_without_language_or_matching(tmp_path, beam_args):
+    config = FilterConfig(languages=(), match=False, min_words=1, min_chars=1)
+    kept, removed, _ = run_stages(tmp_path, pairs(TEXTS), {"filter": config}, beam_args)
+    assert kept.num_rows == len(TEXTS) and removed.num_rows == 0
+    assert kept["matched_entries"].null_count == len(TEXTS)
+
+
+def test_filter_needs_queries_to_match():
+    with pytest.raises(ValueError, match="queries"):
+        FilterText(FilterConfig(), None)

@@ -1,0 +1,101 @@
+"""MetaCLIP substring matching: the automaton equals the naive rule on >= 10,000 texts."""
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from curate.ops import text_filter as ops
+
+ADVERSARIAL_ENTRIES = [
+    "new", "new york", "york", "york city", "new york city", "city", "a", "I", "i",
+    "St. Louis", "U.S.", "e.g.", "what?", "C++", "C#", "node.js", "rock 'n' roll",
+    "café", "naïve", "東京", "東京 タワー", "😀", "emoji 😀", "ß", "SS", "straße",
+    "x  y", " lead", "trail ", "tab\tin", "co-op", "co", "op", "ice cream", "cream",
+    "ice", "cream cone", "a b", "b a", "a b a", "new new", "",
+]
+PIECES = ADVERSARIAL_ENTRIES[:-1] + [
+    ",", ".", ";", ":", "?", "!", "`", "\t", "\n", "\r", " ", "  ", "'", '"', "-", "(", ")",
+    "New", "YORK", "city.", "cream,", "ice-cream", "newyork", "ÉCOLE", "\u00a0", "x",
+]
+
+
+def _sample_texts():
+    try:
+        from curate.sample import build
+
+        return [r.text for r in build._assemble(3000, 0) if r.text]
+    except (FileNotFoundError, OSError):  # sample sources not installed
+        return []
+
+
+def _generated(n, rng):
+    out = []
+    for _ in range(n):
+        k = rng.randint(0, 9)
+        sep = rng.choice([" ", "", "  ", ", ", ".", "\t"])
+        out.append(sep.join(rng.choice(PIECES) for _ in range(k)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = random.Random(4)
+    sample = _sample_texts()
+    words = sorted({w for t in sample for w in t.split()})
+    bigrams = sorted({" ".join(t.split()[i : i + 2]) for t in sample for i in range(len(t.split()) - 1)})
+    entries = ADVERSARIAL_ENTRIES + rng.sample(words, min(1500, len(words))) + rng.sample(bigrams, min(500, len(bigrams)))
+    entries += ["new york", "dog"]  # duplicate entries: both ids match
+    texts = sample + _generated(10_000 - len(sample) + 2000, rng)
+    return entries, texts
+
+
+def test_automaton_equals_naive_rule(corpus):
+    entries, texts = corpus
+    assert len(texts) >= 10_000
+    matcher = ops.Matcher(entries)
+    got = matcher.match_array(pa.array(texts)).to_pylist()
+    expected = [ops.naive_match(t, entries) for t in texts]
+    mismatches = [(t, g, e) for t, g, e in zip(texts, got, expected, strict=True) if g != e]
+    assert not mismatches[:5]
+    assert sum(bool(e) for e in expected) > 3000  # the test exercises real matches
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a,b", " a , b "),
+        ("St. Louis", " St .  Louis "),
+        ("tab\there\nnew\rline", " tab here new line "),
+        ("what?!", " what ?  !  "),
+        ("`x`", "  ` x `  "),
+    ],
+)
+def test_spacing(text, expected):
+    assert ops.spacing(text) == expected
+    assert ops.spacing_array(pa.array([text])).to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(
+    "text, entries, expected",
+    [
+        ("red car park", ["red car", "car park"], [0, 1]),  # matches share a padding space
+        ("new york city", ["new york city", "york", "new york"], [0, 1, 2]),  # nested
+        ("St. Louis", ["St. Louis", "Louis"], [1]),  # punctuation inside an entry never matches
+        ("Dog", ["dog"], []),  # case-sensitive
+        ("a  b", ["", "a b"], []),  # the empty entry is dropped; double space breaks "a b"
+        ("cars", ["car"], []),  # whole-word only
+        ("x", ["x", "x"], [0, 1]),  # duplicate entries
+    ],
+)
+def test_match_table(text, entries, expected):
+    assert ops.Matcher(entries).match(text) == expected == ops.naive_match(text, entries)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [("one two", "too_few_words"), ("a b c", "too_short"), ("a b cd", None), (None, "too_few_words")],
+)
+def test_text_rules(text, reason):
+    texts = pa.array([text], pa.string())
+    assert ops.text_rule_reasons(texts, ops.word_counts(texts), 3, 6) == [reason]
