@@ -61,17 +61,20 @@ class FilterConfig:
 class DedupTextConfig:
     """Stage `dedup_text`: MinHash LSH near-duplicate alt-texts, one pair kept per cluster.
 
-    Defaults for ~10-word alt-texts: word unigrams (a bigram shingle loses 2 of ~9 shingles
-    per edited word, so a one-word edit of a 10-word text falls to Jaccard 0.64; unigrams
-    keep it at 0.82), Jaccard >= 0.8, 128 permutations in 18 bands x 7 rows: a pair at
-    J = 0.8 becomes a candidate with probability 0.986, at J = 0.5 with 0.13 (candidates are
-    then verified exactly, so false candidates cost time, not precision)."""
+    Defaults for short alt-texts (~10 words, often fewer): re-posted captions differ by a
+    typo, a dropped or added word. A typo in a 4-word caption leaves word unigrams at
+    Jaccard 0.6 and word bigrams near 0.3, but character 3-grams near 0.8, so shingles are
+    character 3-grams of the lower-cased words and the threshold is 0.7. 128 permutations
+    in 25 bands x 5 rows: a pair at J = 0.7 becomes a candidate with probability 0.99, at
+    0.5 with 0.55, at 0.2 with 0.008 (candidates are then verified by exact Jaccard, so
+    false candidates cost time, not precision)."""
 
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations (datasketch affine32 scheme)"})
-    bands: int = field(default=18, metadata={"help": "LSH bands"})
-    rows: int = field(default=7, metadata={"help": "signature rows per band (bands * rows <= num_perm)"})
-    threshold: float = field(default=0.8, metadata={"help": "exact Jaccard of shingle sets at or above which two texts are duplicates"})
-    ngram: int = field(default=1, metadata={"help": "words per shingle"})
+    bands: int = field(default=25, metadata={"help": "LSH bands"})
+    rows: int = field(default=5, metadata={"help": "signature rows per band (bands * rows <= num_perm)"})
+    threshold: float = field(default=0.7, metadata={"help": "exact Jaccard of shingle sets at or above which two texts are duplicates"})
+    unit: str = field(default="char", metadata={"help": "shingle unit: char or word"})
+    ngram: int = field(default=3, metadata={"help": "characters (or words) per shingle"})
     minhash_seed: int = field(default=1, metadata={"help": "datasketch MinHash seed (datasketch's default is 1)"})
     max_compare: int = field(default=64, metadata={"help": "distinct texts one text is compared with inside an LSH bucket"})
     rounds: int = field(default=4, metadata={"help": "large-star/small-star rounds of connected components"})
@@ -84,6 +87,7 @@ class DedupTextConfig:
         _check(self.bands * self.rows <= self.num_perm, "dedup_text.bands * rows", f"<= num_perm ({self.num_perm})", self.bands * self.rows)
         _check(0.0 < self.threshold <= 1.0, "dedup_text.threshold", "in (0, 1]", self.threshold)
         _check(self.ngram >= 1, "dedup_text.ngram", ">= 1", self.ngram)
+        _check(self.unit in ("char", "word"), "dedup_text.unit", "char or word", self.unit)
         _check(self.max_compare >= 1, "dedup_text.max_compare", ">= 1", self.max_compare)
         _check(self.rounds >= 1, "dedup_text.rounds", ">= 1", self.rounds)
         _check(self.rows_per_partition >= 1, "dedup_text.rows_per_partition", ">= 1", self.rows_per_partition)
