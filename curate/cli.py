@@ -18,6 +18,7 @@ import sys
 
 # Subcommand -> module in curate.commands, in the order `curate --help` lists them.
 COMMANDS: dict[str, str] = {
+    "demo": "demo",
     "run": "run",
     "queries": "queries",
     "sample": "sample",
