@@ -1,0 +1,134 @@
+"""Stage `semdedup`: SemDeDup on the `embedding` column (k-means in FAISS, rule in Beam)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from curate import schema
+from curate.config import SemDedupConfig
+from curate.ops import semdedup as ops
+from curate.ops.embed import embeddings_of
+from curate.transforms.base import StageOutput, non_empty
+
+
+class BottomKFn(beam.CombineFn):
+    """Deterministic sample: the k embeddings with the smallest hash(uid, stage, seed)."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, item):
+        return self.merge_accumulators([acc, item])
+
+    def merge_accumulators(self, accs):
+        accs = [a for a in accs if a is not None and len(a[0])]
+        if not accs:
+            return None
+        keys = np.concatenate([a[0] for a in accs])
+        emb = np.concatenate([a[1] for a in accs])
+        return ops.bottom_k(keys, emb, self.k)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _local_sample(table, k, seed):
+    keys = ops.sample_keys(table["uid"].to_pylist(), seed)
+    yield ops.bottom_k(keys, embeddings_of(table).astype(np.float16), k)
+
+
+def _train(sample, pool_size, config: SemDedupConfig, seed: int):
+    if sample is None:
+        return None
+    k = ops.num_clusters(pool_size, len(sample[0]), config.num_clusters, config.cluster_size)
+    return ops.train_kmeans(sample[1].astype(np.float32), k, config.kmeans_iters, seed)
+
+
+class AssignFn(beam.DoFn):
+    """Batch → (cluster, sub-batch) per cluster present, with ``semantic_cluster``."""
+
+    def __init__(self):
+        self._index_of = None
+
+    def process(self, table, centroids):
+        if self._index_of is None or self._index_of[0] is not centroids:
+            self._index_of = (centroids, ops.flat_index(centroids))
+        ids, _ = ops.assign(embeddings_of(table), self._index_of[1])
+        if "semantic_cluster" in table.column_names:
+            table = table.drop_columns(["semantic_cluster"])
+        table = table.append_column(schema.PAIR_COLUMNS["semantic_cluster"], pa.array(ids, pa.int32()))
+        for c in np.unique(ids):
+            yield int(c), table.filter(pa.array(ids == c))
+
+
+class DedupClusterFn(beam.DoFn):
+    REMOVED = "removed"
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    def process(self, item, centroids):
+        cluster, tables = item
+        table = schema.concat(tables)
+        cos, removed, partner = ops.dedup_cluster(
+            table["uid"].to_pylist(), embeddings_of(table), centroids[cluster], self.eps
+        )
+        if "semantic_cosine" in table.column_names:
+            table = table.drop_columns(["semantic_cosine"])
+        table = table.append_column(
+            schema.PAIR_COLUMNS["semantic_cosine"], pa.array(cos, pa.float32(), mask=np.isnan(cos))
+        )
+        Metrics.distribution(ops.STAGE, "cluster_size").update(table.num_rows)
+        kept = table.filter(pa.array(~removed))
+        if kept.num_rows:
+            yield kept
+        if removed.any():
+            idx = np.nonzero(removed)[0]
+            details = [f"cosine {cos[i]:.4f} to {partner[i]}" for i in idx]
+            yield beam.pvalue.TaggedOutput(
+                self.REMOVED,
+                schema.removed(table.take(pa.array(idx)), ops.STAGE, "semantic_duplicate", details),
+            )
+
+
+class DedupByEmbedding(beam.PTransform):
+    """In: pair batches with ``embedding`` (stage ``embed``). Out: StageOutput.
+
+    Kept: pairs not removed, with ``semantic_cluster`` (k-means cluster) and
+    ``semantic_cosine`` (max cosine to a member of its cluster farther from the centroid;
+    null for the farthest). Removed: ``semantic_duplicate`` when that cosine > 1 - eps; of
+    near-duplicates the one farthest from the centroid is kept (SemDeDup). Centroids come
+    from k-means on a hash-ordered sample (a combiner), so the result is the same on any
+    runner and worker count."""
+
+    def __init__(self, config: SemDedupConfig = SemDedupConfig(), seed: int = 0):
+        super().__init__()
+        self.config = config
+        self.seed = seed
+
+    def expand(self, pairs):
+        c = self.config
+        pool_size = (
+            pairs | "Rows" >> beam.Map(lambda t: t.num_rows) | "PoolSize" >> beam.CombineGlobally(sum)
+        )
+        centroids = (
+            pairs
+            | "LocalSample" >> beam.FlatMap(_local_sample, c.sample_size, self.seed)
+            | "Sample" >> beam.CombineGlobally(BottomKFn(c.sample_size))
+            | "KMeans" >> beam.Map(_train, beam.pvalue.AsSingleton(pool_size), c, self.seed)
+        )
+        cents = beam.pvalue.AsSingleton(centroids)
+        out = (
+            pairs
+            | "Assign" >> beam.ParDo(AssignFn(), cents)
+            | "GroupByCluster" >> beam.GroupByKey()
+            | "DedupClusters"
+            >> beam.ParDo(DedupClusterFn(c.eps), cents).with_outputs(DedupClusterFn.REMOVED, main="kept")
+        )
+        return StageOutput(out.kept | "NonEmpty" >> beam.Filter(non_empty), out.removed)
