@@ -36,7 +36,7 @@ def main(args, beam_args) -> int:
     )
     start = time.monotonic()
     with SampleServer(sample) as server:
-        print(f"serving the sample images at {server.url}")
+        print(f"serving the sample images at {server.base_url}")
         stats = pipeline.run(config, beam_args)
     print_summary(stats, config.output)
     print(f"demo finished in {time.monotonic() - start:.0f} s; stats: {config.output}/stats.json")
