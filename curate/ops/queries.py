@@ -109,8 +109,8 @@ def merge_counts(dicts: Iterable[dict]) -> Counter:
 
 
 def pmi(c_xy: int, c_x: int, c_y: int, n: int) -> float:
-    """NLTK's BigramAssocMeasures.pmi, computed the same way (log base 2 via math.log)."""
-    return math.log(c_xy * n, 2) - math.log(c_x * c_y, 2)
+    """NLTK's BigramAssocMeasures.pmi, computed the same way (bit-identical floats)."""
+    return math.log2(c_xy * n) - math.log2(c_x * c_y)
 
 
 def is_punctuation_only(entry: str) -> bool:

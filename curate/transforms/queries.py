@@ -122,14 +122,14 @@ def _bigrams_with_cx(item, n_tokens: int, config: QueriesConfig):
     cannot reach the threshold (PMI <= log2(N / c(x)) since c(xy) <= c(y)) are dropped here."""
     _, grouped = item
     uni = grouped["uni"][0] if grouped["uni"] else {}
-    bound = math.log(n_tokens, 2) - config.min_pmi + 1e-9
+    bound = math.log2(n_tokens) - config.min_pmi + 1e-9
     out: dict[int, list] = {}
     for bigrams in grouped["bi"]:
         for (x, y), c in bigrams.items():
             if c < config.min_bigram_count:
                 continue
             cx = uni[x]
-            if math.log(cx, 2) > bound:
+            if math.log2(cx) > bound:
                 continue
             out.setdefault(q.bucket_of(y, config.num_buckets), []).append((x, y, c, cx))
     yield from out.items()
@@ -260,9 +260,9 @@ class QueryInputs:
 
 
 class BuildQueries(beam.PTransform):
-    """In: pipeline root. Out: a singleton PCollection with {entry: record} of every admitted
-    source entry before the drop rules, and side facts ("facts": token total, malformed
-    page-view lines by reason)."""
+    """In: pipeline root. Out: {"entries": singleton {entry: {"sources": set, field: value}}
+    of every source entry before the drop rules, "tokens": singleton Wikipedia token total
+    (None without dumps), "malformed": singleton {reason: page-view lines skipped}}."""
 
     def __init__(self, inputs: QueryInputs, config: QueriesConfig):
         super().__init__()
@@ -314,7 +314,11 @@ class BuildQueries(beam.PTransform):
             )
             malformed = views.malformed | "Malformed" >> beam.CombineGlobally(MergeCountsFn())
         entries = parts | "AllSources" >> beam.Flatten() | "Merge" >> beam.CombineGlobally(MergeEntriesFn())
-        return entries, tokens, malformed
+        if tokens is None:
+            tokens = root | "NoTokens" >> beam.Create([None])
+        if malformed is None:
+            malformed = root | "NoMalformed" >> beam.Create([{}])
+        return {"entries": entries, "tokens": tokens, "malformed": malformed}
 
 
 def _checksum(item):
@@ -345,7 +349,7 @@ class WriteQueryList(beam.PTransform):
         self.facts = facts
 
     def expand(self, built):
-        entries, tokens, malformed = built
+        entries, tokens, malformed = built["entries"], built["tokens"], built["malformed"]
         root = entries.pipeline
         files = ([("wiki_dump", p) for p in self.inputs.dumps]
                  + [("pageviews", p) for p in self.inputs.pageviews]
@@ -353,10 +357,6 @@ class WriteQueryList(beam.PTransform):
         checksums = (root | "InputFiles" >> beam.Create(files)
                      | "Checksum" >> beam.Map(_checksum)
                      | "AllChecksums" >> beam.combiners.ToList())
-        if tokens is None:
-            tokens = root | "NoTokens" >> beam.Create([None])
-        if malformed is None:
-            malformed = root | "NoMalformed" >> beam.Create([{}])
         return entries | "Write" >> beam.FlatMap(
             _write_list, self.folder, self.name, self.facts,
             beam.pvalue.AsSingleton(tokens), beam.pvalue.AsSingleton(malformed),
