@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "embed": "stage",
     "decontaminate": "stage",
     "semdedup": "stage",
+    "capfilt": "stage",
     "export": "export",
     "train": "train",
     "eval": "eval",

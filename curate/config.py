@@ -249,6 +249,49 @@ class SemDedupConfig:
         _check(self.kmeans_iters >= 1, "semdedup.kmeans_iters", ">= 1", self.kmeans_iters)
 
 
+@dataclass(frozen=True)
+class CapFiltConfig:
+    """Stage `capfilt`: BLIP-style CapFilt with a CLIP-score filter (DataComp, LAION).
+
+    A captioner (open_clip CoCa) writes `synthetic_caption` per image by nucleus sampling
+    (top_p 0.9, BLIP), seeded per pair from (uid, stage, seed); a filter (any open_clip CLIP,
+    or a `curate train` checkpoint: a DFN-style bootstrapped filter) writes `clip_score` and
+    `synthetic_score`, the cosines of the image with the web and the synthetic caption.
+    Then one threshold decides: absolute (`threshold`; LAION used 0.28 with ViT-B/32), or
+    with `keep_top_percent` > 0 the (100 - keep_top_percent)-th percentile of clip_score over
+    the whole pool (DataComp keeps the top 30%). A pair is removed (low_clip_score) only when
+    the web caption fails and the synthetic one fails too (or no captioner ran); a pair kept
+    because of its synthetic caption keeps both captions and both scores."""
+
+    filter_model: str = field(default="ViT-B-32", metadata={"help": "filter: open_clip model name, config .json, local-dir:/hf-hub: ('' : read from the checkpoint)"})
+    filter_pretrained: str = field(default="laion2b_s34b_b79k", metadata={"help": "filter: open_clip pretrained tag or checkpoint file (e.g. curate train's model.pt)"})
+    captioner_model: str = field(default="coca_ViT-B-32", metadata={"help": "captioner: open_clip CoCa model name or config .json; none: filter only"})
+    captioner_pretrained: str = field(default="mscoco_finetuned_laion2b_s13b_b90k", metadata={"help": "captioner: open_clip pretrained tag or checkpoint file"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu or cuda[:n]"})
+    batch_size: int = field(default=32, metadata={"help": "images per forward pass"})
+    top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass (BLIP: 0.9)"})
+    max_caption_tokens: int = field(default=30, metadata={"help": "tokens per synthetic caption incl. start and end (open_clip's seq_len)"})
+    min_caption_tokens: int = field(default=5, metadata={"help": "no end token before this many tokens (open_clip's min_seq_len)"})
+    threshold: float = field(default=0.28, metadata={"help": "absolute cosine a caption must reach (used when keep_top_percent is 0)"})
+    keep_top_percent: float = field(default=0.0, metadata={"help": "> 0: threshold = the score above which this percent of the pool's clip_score lies (DataComp: 30)"})
+    score: bool = field(default=True, metadata={"help": "false: only apply the threshold to the input's clip_score/synthetic_score (re-tune without the models)"})
+    max_pixels: int = field(default=64_000_000, metadata={"help": "images with more pixels are not decoded (decode_error)"})
+
+    def __post_init__(self):
+        if self.captioner_model.lower() == "none":
+            object.__setattr__(self, "captioner_model", "")
+            object.__setattr__(self, "captioner_pretrained", "")
+        _check(bool(self.filter_model or self.filter_pretrained), "capfilt.filter_model", "a model name or a checkpoint in filter_pretrained", self.filter_model)
+        _check(self.device == "auto" or self.device.startswith(("cpu", "cuda")), "capfilt.device", "auto, cpu or cuda[:n]", self.device)
+        _check(self.batch_size >= 1, "capfilt.batch_size", ">= 1", self.batch_size)
+        _check(0.0 < self.top_p <= 1.0, "capfilt.top_p", "in (0, 1]", self.top_p)
+        _check(self.min_caption_tokens >= 1, "capfilt.min_caption_tokens", ">= 1", self.min_caption_tokens)
+        _check(self.max_caption_tokens > self.min_caption_tokens, "capfilt.max_caption_tokens", f"> min_caption_tokens ({self.min_caption_tokens})", self.max_caption_tokens)
+        _check(-1.0 <= self.threshold <= 1.0, "capfilt.threshold", "in [-1, 1] (a cosine)", self.threshold)
+        _check(0.0 <= self.keep_top_percent <= 100.0, "capfilt.keep_top_percent", "in [0, 100] (0: use threshold)", self.keep_top_percent)
+        _check(self.max_pixels >= 1, "capfilt.max_pixels", ">= 1", self.max_pixels)
+
+
 # Stage name -> config class. Stages add themselves here; curate.pipeline.STAGES orders them.
 STAGE_CONFIGS: dict[str, type] = {
     "ingest": IngestConfig,
@@ -260,6 +303,7 @@ STAGE_CONFIGS: dict[str, type] = {
     "embed": EmbedConfig,
     "decontaminate": DecontaminateConfig,
     "semdedup": SemDedupConfig,
+    "capfilt": CapFiltConfig,
 }
 
 

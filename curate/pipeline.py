@@ -86,6 +86,12 @@ def _semdedup(c, run):
     return DedupByEmbedding(c, run.seed)
 
 
+def _capfilt(c, run):
+    from curate.transforms.capfilt import CaptionAndFilter
+
+    return CaptionAndFilter(c, run.seed, shards.join(run.output, "capfilt.json"))
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
@@ -97,6 +103,7 @@ STAGES: list[StageSpec] = [
     StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
     StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
     StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
+    StageSpec("capfilt", _capfilt, "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

@@ -1,0 +1,118 @@
+"""Stage `capfilt`: caption, score (RunInference), then apply a global threshold."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import RunInference
+
+from curate.config import CapFiltConfig
+from curate.io import shards
+from curate.models.capfilt import CapFiltScorer
+from curate.ops import capfilt as ops
+from curate.transforms.base import StageOutput, non_empty
+
+
+class AttachScoresFn(beam.DoFn):
+    """PredictionResult → scored batch (main) and decode errors (``removed``)."""
+
+    def __init__(self):
+        self.captioned = Metrics.counter(ops.STAGE, "captioned")
+        self.clip_score = Metrics.distribution(ops.STAGE, "clip_score_x1000")
+        self.synthetic_score = Metrics.distribution(ops.STAGE, "synthetic_score_x1000")
+
+    def process(self, result):
+        out = result.inference
+        kept, removed = ops.attach(
+            result.example, out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
+        )
+        for s in out.clip_score:
+            self.clip_score.update(int(round(float(s) * 1000)))
+        if out.captions is not None:
+            self.captioned.inc(len(out.captions))
+            for s in out.synthetic_score:
+                self.synthetic_score.update(int(round(float(s) * 1000)))
+        if kept.num_rows:
+            yield kept
+        if removed.num_rows:
+            yield beam.pvalue.TaggedOutput("removed", removed)
+
+
+def _decide(table, threshold):
+    kept, removed = ops.decide(table, threshold)
+    if kept.num_rows:
+        yield kept
+    if removed.num_rows:
+        yield beam.pvalue.TaggedOutput("removed", removed)
+
+
+def _write_threshold(threshold: float, path: str, config: CapFiltConfig) -> str:
+    shards.write_json(
+        path,
+        {"threshold": threshold, "keep_top_percent": config.keep_top_percent, "rule": "removed when clip_score and synthetic_score are both below threshold"},
+    )
+    return path
+
+
+class CaptionAndFilter(beam.PTransform):
+    """In: pair batches with ``shard``, ``key``, ``uid``, ``text`` (or, with ``score``
+    off, batches that already carry ``clip_score``). Out: StageOutput.
+
+    Kept: pairs whose web caption, or failing that whose synthetic caption, reaches the
+    threshold, with ``clip_score``, ``synthetic_caption`` and ``synthetic_score`` (the
+    last two null without a captioner). Removed: ``decode_error`` (no or a broken image)
+    and ``low_clip_score`` (both captions below the threshold; detail: both scores and the
+    threshold). The threshold is absolute or a percentile of clip_score over the whole pool
+    (Beam's ApproximateQuantiles, never one worker's view); ``threshold_path``, if given,
+    records the value used. Captions are sampled per pair from (uid, "capfilt", seed), so
+    reruns and runners agree."""
+
+    def __init__(self, config: CapFiltConfig = CapFiltConfig(), seed: int = 0, threshold_path: str | None = None, handler=None, read_images=None):
+        super().__init__()
+        self.config = config
+        self.threshold_path = threshold_path
+        self.handler = handler or CapFiltScorer(
+            config.filter_model,
+            config.filter_pretrained,
+            config.captioner_model,
+            config.captioner_pretrained,
+            config.device,
+            config.batch_size,
+            config.top_p,
+            config.max_caption_tokens,
+            config.min_caption_tokens,
+            seed,
+            config.max_pixels,
+            read_images,
+        )
+
+    def expand(self, pairs):
+        c = self.config
+        removed = []
+        if c.score:
+            out = (
+                pairs
+                | "RunInference" >> RunInference(self.handler)
+                | "AttachScores" >> beam.ParDo(AttachScoresFn()).with_outputs("removed", main="kept")
+            )
+            scored = out.kept
+            removed.append(out.removed)
+        else:
+            scored = pairs
+        if c.keep_top_percent > 0:
+            threshold = (
+                scored
+                | "ScoreValues" >> beam.Map(ops.score_values)
+                | "Quantiles" >> beam.ApproximateQuantiles.Globally(ops.NUM_QUANTILES, input_batched=True)
+                | "Threshold" >> beam.Map(ops.threshold_from_quantiles, c.keep_top_percent)
+            )
+        else:
+            threshold = pairs.pipeline | "Threshold" >> beam.Create([c.threshold])
+        if self.threshold_path:
+            _ = threshold | "WriteThreshold" >> beam.Map(_write_threshold, self.threshold_path, c)
+        decided = scored | "Decide" >> beam.FlatMap(
+            _decide, beam.pvalue.AsSingleton(threshold)
+        ).with_outputs("removed", main="kept")
+        removed.append(decided.removed)
+        all_removed = tuple(removed) | "AllRemoved" >> beam.Flatten()
+        return StageOutput(decided.kept | "NonEmpty" >> beam.Filter(non_empty), all_removed)
