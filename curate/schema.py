@@ -58,7 +58,7 @@ OPTIONAL_FIELDS: tuple[pa.Field, ...] = (
     pa.field("image_cluster", pa.string()),
     pa.field("embedding", pa.list_(pa.float16())),
     pa.field("semantic_cluster", pa.int32()),
-    pa.field("semantic_cosine", pa.float32()),  # to the nearest kept pair of its cluster
+    pa.field("semantic_cosine", pa.float32()),  # SemDeDup M: max cosine to a cluster member farther from the centroid
     # capfilt
     pa.field("clip_score", pa.float32()),
     pa.field("synthetic_caption", pa.string()),
