@@ -111,9 +111,15 @@ class _SafeHTTPHandler(urllib.request.HTTPHandler):
         return self.do_open(functools.partial(_SafeHTTPConnection, policy=self.policy), req)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA store costs ~0.1 s: once per process (an SSLContext is thread-safe).
+    return ssl.create_default_context()
+
+
 class _SafeHTTPSHandler(urllib.request.HTTPSHandler):
     def __init__(self, policy: FetchPolicy):
-        super().__init__(context=ssl.create_default_context())
+        super().__init__(context=_tls_context())
         self.policy = policy
 
     def https_open(self, req):
@@ -135,8 +141,11 @@ class _BoundedRedirectHandler(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+@functools.lru_cache(maxsize=64)
 def build_opener(policy: FetchPolicy) -> urllib.request.OpenerDirector:
-    """An opener with only the safe http/https handlers, bounded redirects and no proxy."""
+    """An opener with only the safe http/https handlers, bounded redirects and no proxy.
+
+    One per policy (a shard's threads share it; openers keep no per-request state)."""
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler({}),
