@@ -2,7 +2,6 @@
 page-view files, checked against slow direct computations."""
 
 import os
-from collections import Counter
 from pathlib import Path
 
 import apache_beam as beam
