@@ -39,6 +39,7 @@ class TrainConfig:
     log_every: int = field(default=10, metadata={"help": "steps between log lines"})
     grad_clip: float = field(default=0.0, metadata={"help": "max grad norm (0: off)"})
     resume: bool = field(default=True, metadata={"help": "continue from output/checkpoints/latest.pt if present"})
+    stop_at: int = field(default=0, metadata={"help": "stop (with a checkpoint) after this step, e.g. to fit a time slot; 0: run to the end"})
 
     def __post_init__(self):
         for name in ("batch_size", "steps"):
@@ -141,8 +142,9 @@ def train(config: TrainConfig, on_log=None) -> dict:
     model.train()
     t0, seen_since = time.perf_counter(), 0
     rate = 0.0
+    end = min(total, config.stop_at) if config.stop_at else total
     with open(log_path, "a") as log:
-        for step in range(start, total):
+        for step in range(start, end):
             images, tokens = next(batches)
             images, tokens = images.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
             lr = lr_at(step, total, config.lr, config.warmup)
@@ -179,13 +181,13 @@ def train(config: TrainConfig, on_log=None) -> dict:
                 t0, seen_since = time.perf_counter(), 0
             if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
                 save_checkpoint(model, optimizer, done, config, ckpt_dir)
-    save_checkpoint(model, optimizer, total, config, ckpt_dir)
+    save_checkpoint(model, optimizer, end, config, ckpt_dir)
     model_path = os.path.join(config.output, "model.pt")
-    torch.save({"state_dict": model.state_dict(), "model": config.model, "step": total}, model_path)
+    torch.save({"state_dict": model.state_dict(), "model": config.model, "step": end}, model_path)
     return {
-        "steps": total,
+        "steps": end,
         "start_step": start,
-        "samples_seen": total * config.batch_size,
+        "samples_seen": end * config.batch_size,
         "train_samples": n_samples,
         "losses": losses,
         "samples_per_s": rate,
