@@ -81,10 +81,11 @@ def attach(
 def threshold_from_quantiles(quantiles: list[float], keep_top_percent: float) -> float:
     """The score at or above which the top ``keep_top_percent``% of the pool lies.
 
-    ``quantiles``: ApproximateQuantiles' sorted values at equally spaced ranks (min ... max),
-    or every value when the pool has fewer than NUM_QUANTILES of them; linear interpolation
-    between neighbours, so for a small pool this is numpy's ``percentile`` exactly.
-    An empty pool has no threshold (-inf)."""
+    ``quantiles``: sorted values at equally spaced ranks (min ... max), as Beam's
+    ApproximateQuantiles gives them (pool values at ranks within about 1/NUM_QUANTILES of
+    the true ones; repeated for a pool smaller than NUM_QUANTILES); linear interpolation
+    between neighbours. Given every value of the pool, sorted, this is numpy's
+    ``percentile``. An empty pool has no threshold (-inf)."""
     if not quantiles:
         return -math.inf
     q = 1.0 - keep_top_percent / 100.0
