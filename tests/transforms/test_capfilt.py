@@ -219,3 +219,43 @@ def test_percentile_is_global(beam_args, tmp_path, n):
     assert lo <= t <= hi
     want = sorted(u for u, w, s in zip(uids, web, syn, strict=True) if w < t and s < t)
     assert json.load(open(tmp_path / "removed.json")) == want
+
+
+def test_capfilt_cli_then_retune(tmp_path, beam_args, models, pool):
+    """`curate capfilt` with the tiny checkpoints: scores and captions on every decoded pair,
+    decode errors removed; then `--no-score` re-applies a stricter threshold to that output
+    without the models, removing exactly the pairs whose two scores are below it."""
+    import pyarrow.parquet as pq
+
+    from curate.cli import main
+    from curate.io.shards import read_table
+
+    table, _ = pool
+    pq.write_table(table, tmp_path / "in.parquet")
+    (clip_cfg, clip_ckpt), (coca_cfg, coca_ckpt) = models
+    out = tmp_path / "out"
+    argv = ["capfilt", "--input", str(tmp_path / "in.parquet"), "--output", str(out),
+            "--filter-model", clip_cfg, "--filter-pretrained", clip_ckpt,
+            "--captioner-model", coca_cfg, "--captioner-pretrained", coca_ckpt,
+            "--device", "cpu", "--batch-size", "8", "--max-caption-tokens", str(TOKENS),
+            "--threshold", "-1"]
+    assert main(argv + beam_args) == 0
+    stats = json.load(open(out / "stats.json"))["stages"][0]
+    assert (stats["in"], stats["kept"], stats["removed_by_reason"]) == (12, 10, {"decode_error": 2})
+    kept = read_table(str(out / "kept" / "*.parquet")).sort_by("source_row")
+    assert kept["synthetic_caption"].null_count == 0 and kept["synthetic_score"].null_count == 0
+    handler = _handler(models)
+    direct = handler.score(table, handler.load_model())
+    assert kept["synthetic_caption"].to_pylist() == direct.captions  # runners agree
+    np.testing.assert_allclose(kept["clip_score"].to_numpy(), direct.clip_score, atol=1e-6)
+
+    web, syn = kept["clip_score"].to_numpy(), kept["synthetic_score"].to_numpy()
+    t = float(np.median(np.maximum(web, syn)))
+    retuned = tmp_path / "retuned"
+    assert main(["capfilt", "--input", str(out / "kept" / "*.parquet"), "--output", str(retuned),
+                 "--no-score", "--threshold", str(t)] + beam_args) == 0
+    removed = read_table(str(retuned / "removed" / "*.parquet"))
+    want = sorted(u for u, w, s in zip(kept["uid"].to_pylist(), web, syn, strict=True) if w < t and s < t)
+    assert sorted(removed["uid"].to_pylist()) == want and len(want) >= 4
+    assert set(removed["reason"].to_pylist()) == {"low_clip_score"}
+    assert json.load(open(retuned / "capfilt.json"))["threshold"] == t
