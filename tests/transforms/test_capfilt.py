@@ -221,6 +221,7 @@ def test_percentile_is_global(beam_args, tmp_path, n):
     assert json.load(open(tmp_path / "removed.json")) == want
 
 
+@pytest.mark.slow
 def test_capfilt_cli_then_retune(tmp_path, beam_args, models, pool):
     """`curate capfilt` with the tiny checkpoints: scores and captions on every decoded pair,
     decode errors removed; then `--no-score` re-applies a stricter threshold to that output
