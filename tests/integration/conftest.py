@@ -65,3 +65,24 @@ def local_pool(tmp_path, pool_bytes):
     for name, data in pool_bytes.items():
         (folder / name).write_bytes(data)
     return str(folder)
+
+
+def output_files(folder) -> dict[str, bytes]:
+    """Relative path -> bytes of a run's shards and stats (config.yaml names the folder)."""
+    from pathlib import Path
+
+    root = Path(folder)
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "config.yaml"
+    }
+
+
+def assert_same_output(got_folder, want_folder) -> None:
+    """Two runs wrote byte-identical shards (so identical rows, row for row) and stats."""
+    got, want = output_files(got_folder), output_files(want_folder)
+    assert sorted(got) == sorted(want)
+    assert any(name.startswith("kept/") for name in got)
+    for name in want:
+        assert got[name] == want[name], f"{name} differs"
