@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "train": "train",
     "eval": "eval",
+    "compare": "compare",
 }
 
 
