@@ -226,7 +226,10 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
             data = tars.read_images(table["shard"].to_pylist(), table["key"].to_pylist())
         decoded, ok, errors = decode_all(data, self.max_pixels)
         if not decoded:
-            return Scored(ok, np.zeros(0, np.float32), [] if self.captions else None, None, errors)
+            empty = np.zeros(0, np.float32)
+            if models.captioner is None:
+                return Scored(ok, empty, None, None, errors)
+            return Scored(ok, empty, [], empty, errors)
         texts = table["text"].to_pylist()
         feats = image_features(models.filter, decoded, self.batch_size)
         web = text_scores(models.filter, models.tokenizer, feats, [texts[i] for i in ok], self.batch_size)

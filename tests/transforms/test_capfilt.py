@@ -17,6 +17,7 @@ from PIL import Image
 from curate import config as cfg
 from curate import schema
 from curate.models.capfilt import CapFiltScorer, Scored
+from curate.ops import capfilt as capfilt_ops
 from curate.ops import image_hash
 from curate.ops.capfilt import NUM_QUANTILES
 from curate.transforms.capfilt import CaptionAndFilter
@@ -260,3 +261,12 @@ def test_capfilt_cli_then_retune(tmp_path, beam_args, models, pool):
     assert sorted(removed["uid"].to_pylist()) == want and len(want) >= 4
     assert set(removed["reason"].to_pylist()) == {"low_clip_score"}
     assert json.load(open(retuned / "capfilt.json"))["threshold"] == t
+
+
+def test_batch_without_any_image(models, pool):
+    table, _ = pool
+    handler = _handler(models)
+    out = handler.score(table.slice(10, 2), handler.load_model())  # missing + corrupt
+    assert out.ok == [] and len(out.errors) == 2 and out.captions == [] and len(out.synthetic_score) == 0
+    kept, removed = capfilt_ops.attach(table.slice(10, 2), out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors)
+    assert kept.num_rows == 0 and removed["reason"].to_pylist() == ["decode_error"] * 2
