@@ -7,7 +7,10 @@ Reasons (the ``reason`` column of a removed record), checked in this order, firs
   more than 2 words)
 - ``too_short``: fewer than ``min_chars`` characters (DataComp basic: more than 5)
 - ``language``: the detected language is not in ``languages`` with confidence at least
-  ``min_lang_score`` (detail: ``lang=de score=0.93``)
+  ``min_lang_score`` (detail: ``lang=de score=0.93``). py3langid's normalised scores on
+  the 3,000-row sample pool: at 0.5, 83% of its non-English captions are removed and 1.7%
+  of clean English ones; at 0.3, 96% and 5.1%; at 0.0 (any non-English guess), 100% and
+  27% (short alt-texts such as "grinning face emoji" are often guessed as another language)
 - ``no_match``: no query-list entry occurs in the text under MetaCLIP's rule
 
 MetaCLIP's rule (``metaclip/substr_matching.py`` in facebookresearch/MetaCLIP): the text is
