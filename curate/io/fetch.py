@@ -239,10 +239,13 @@ def fetch(
             if length and length.isdigit() and int(length) > policy.max_bytes:
                 raise FetchError("too_large", f"Content-Length {length} > {policy.max_bytes} bytes")
             body = io.BytesIO()
+            # read1: at most one recv per call. read(n) would block until n bytes arrive, so
+            # a server dripping a byte per second would never hit the time check.
+            read = getattr(r, "read1", r.read)
             while True:
                 if time.monotonic() - start > limit:
                     raise FetchError("timeout", f"request took more than {limit:.1f} s")
-                chunk = r.read(CHUNK)
+                chunk = read(CHUNK)
                 if not chunk:
                     break
                 body.write(chunk)

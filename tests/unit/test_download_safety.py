@@ -4,6 +4,7 @@ test if any socket tries to connect elsewhere."""
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -179,3 +180,65 @@ def test_only_vetted_addresses_of_a_name_are_connected_to(monkeypatch, redirect_
         sock.close()
     with pytest.raises(fetch.RefusedAddress):
         fetch.safe_create_connection(("mixed.example", port), 2, policy=fetch.FetchPolicy())
+
+
+class _Drip(BaseHTTPRequestHandler):
+    """Headers at once, then one byte every 0.2 s: each read is quick, the whole is not."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                if self.server.stopping.wait(0.2):
+                    return
+        except OSError:
+            pass
+
+
+def test_request_time_limit_bounds_a_slow_drip():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    httpd.daemon_threads = True
+    httpd.stopping = threading.Event()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/x.png"
+        policy = fetch.FetchPolicy(timeout=1.0, request_time_limit=1.0, allow_loopback=True)
+        start = time.monotonic()
+        with pytest.raises(fetch.FetchError) as e:
+            fetch.fetch(url, policy)
+        assert e.value.reason == "timeout"
+        assert time.monotonic() - start < 3.0
+    finally:
+        httpd.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_shard_deadline_stops_new_requests():
+    policy = fetch.FetchPolicy(allow_loopback=True, deadline=time.monotonic() - 1)
+    key, stream, error = fetch.download_image((7, "http://127.0.0.1:9/a.png"), policy, None, None)
+    assert (key, stream) == (7, None) and error.startswith("[shard_timeout]")
+
+
+def test_body_over_max_bytes_is_too_large():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    httpd.daemon_threads = True
+    httpd.stopping = threading.Event()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/x.png"
+        with pytest.raises(fetch.FetchError) as e:
+            fetch.fetch(url, fetch.FetchPolicy(timeout=1.0, max_bytes=10, allow_loopback=True))
+        assert e.value.reason == "too_large"
+    finally:
+        httpd.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
