@@ -28,7 +28,8 @@ class CompareConfig:
     output: str = field(metadata={"help": "folder for results.json, table.md, plot.png and per-run folders"})
     arms: tuple[str, ...] = field(default=ARMS, metadata={"help": "which of curated, random, pool to train"})
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "training seeds (>= 3 for a spread)"})
-    model: str = field(default="curate-tiny-vit", metadata={"help": "open_clip model (same recipe for every arm)"})
+    model: str = field(default="curate-micro-vit", metadata={"help": "open_clip model (same recipe for every arm)"})
+    freeze_token_embedding: bool = field(default=True, metadata={"help": "fixed random token embedding (CPU speed; same for every arm)"})
     batch_size: int = field(default=256, metadata={"help": "samples per step"})
     samples_seen: int = field(default=0, metadata={"help": "samples seen per run (0: --epochs x curated size)"})
     epochs: float = field(default=10.0, metadata={"help": "passes over the curated set when --samples-seen is 0"})
@@ -172,7 +173,7 @@ def run_compare(config: CompareConfig, log=print) -> dict:
             trained = train(TrainConfig(
                 train_data=tars["train_data"], output=folder, model=config.model, batch_size=config.batch_size,
                 samples_seen=samples_seen, lr=config.lr, warmup=config.warmup, seed=seed, device=device,
-                cache="yes", log_every=50, resume=False,
+                cache="yes", log_every=50, resume=False, freeze_token_embedding=config.freeze_token_embedding,
             ))
             result = evaluate(config.model, trained["model_path"], config.datasets, config.retrieval,
                               config.eval_limit, config.retrieval_limit, device, loaded)

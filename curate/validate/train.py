@@ -39,6 +39,7 @@ class TrainConfig:
     log_every: int = field(default=10, metadata={"help": "steps between log lines"})
     grad_clip: float = field(default=0.0, metadata={"help": "max grad norm (0: off)"})
     resume: bool = field(default=True, metadata={"help": "continue from output/checkpoints/latest.pt if present"})
+    freeze_token_embedding: bool = field(default=False, metadata={"help": "keep the (random or pretrained) token embedding fixed: on a CPU its dense 49408-row update costs more than the rest of a tiny model"})
     stop_at: int = field(default=0, metadata={"help": "stop (with a checkpoint) after this step, e.g. to fit a time slot; 0: run to the end"})
 
     def __post_init__(self):
@@ -103,7 +104,13 @@ def train(config: TrainConfig, on_log=None) -> dict:
     precision = config.precision if config.precision != "auto" else ("amp_bf16" if device == "cuda" else "fp32")
     torch.manual_seed(config.seed)
     model, preprocess_train, preprocess_val, tokenizer = models.create(config.model, config.pretrained, device=device)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    if config.freeze_token_embedding:
+        model.token_embedding.weight.requires_grad_(False)
+    groups = param_groups(model, config.weight_decay)
+    try:  # one fused kernel per step instead of ~10 per parameter (CPU and CUDA, torch >= 2.4)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
     ckpt_dir = os.path.join(config.output, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     latest = os.path.join(ckpt_dir, "latest.pt")
