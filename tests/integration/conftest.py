@@ -86,3 +86,11 @@ def assert_same_output(got_folder, want_folder) -> None:
     assert any(name.startswith("kept/") for name in got)
     for name in want:
         assert got[name] == want[name], f"{name} differs"
+
+
+def whole_pipeline_config(input_path: str, output: str, rows_per_shard: int = 100):
+    """Every stage that runs on the sample pool without services or models, in pipeline order."""
+    from curate import config as cfg
+
+    stages = {"ingest": cfg.IngestConfig()}
+    return cfg.PipelineConfig(input=input_path, output=output, rows_per_shard=rows_per_shard, stages=stages)
