@@ -74,7 +74,9 @@ class SignBatchFn(beam.DoFn):
                 "text": table["text"].take(pa.array(rows)),
             }
         )
-        parts = (flat_keys % np.uint64(num_partitions)).astype(np.int64)
+        # `bands` band rows per pair: bands x the pair partitions keeps each about
+        # rows_per_partition rows.
+        parts = (flat_keys % np.uint64(num_partitions * c.bands)).astype(np.int64)
         yield from _split(band_table, parts)
 
 
@@ -101,11 +103,18 @@ class BucketEdgesFn(beam.DoFn):
         multi = (ends - starts) > 1
         if not multi.any():
             return
+        # Only rows of buckets with several members become Python objects.
+        starts, ends = starts[multi], ends[multi]
+        lengths = ends - starts
+        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        table = table.take(pa.array(rows))
         uids = table["uid"].to_pylist()
         texts = table["text"].to_pylist()
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        starts, ends = offsets[:-1], offsets[1:]
         sets: dict[str, frozenset] = {}
         found = set()
-        for s, e in zip(starts[multi], ends[multi], strict=True):
+        for s, e in zip(starts, ends, strict=True):
             self.buckets.inc()
             members = sorted(set(uids[s:e]))
             if len(members) < 2:
