@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import zlib
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -24,7 +25,9 @@ from apache_beam.runners.runner import PipelineRunner
 from curate import pipeline
 from curate.paths import data_dir
 from tests.integration import memfs
-from tests.integration.conftest import whole_pipeline_config
+from tests.integration.conftest import QUERIES, whole_pipeline_config
+
+REMOTE_QUERIES = "memfs://bucket/queries"
 
 DATAFLOW_ARGS = [
     "--runner=DataflowRunner",
@@ -72,6 +75,8 @@ def remote_pool(pool_bytes):
     memfs.STORE.clear()
     for name, data in pool_bytes.items():
         memfs.STORE[f"memfs://bucket/pool/{name}"] = data
+    for f in Path(QUERIES).iterdir():
+        memfs.STORE[f"memfs://bucket/queries/{f.name}"] = f.read_bytes()
     yield "memfs://bucket/pool/"
     memfs.STORE.clear()
 
@@ -82,7 +87,7 @@ def test_whole_pipeline_builds_for_dataflow_without_local_paths(remote_pool, tmp
     monkeypatch.setenv("NO_GCE_CHECK", "True")
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    config = whole_pipeline_config(remote_pool, "memfs://bucket/out")
+    config = whole_pipeline_config(remote_pool, "memfs://bucket/out", queries=REMOTE_QUERIES)
     options = PipelineOptions(DATAFLOW_ARGS)
     assert options.get_all_options()["runner"] == "DataflowRunner"
     p = beam.Pipeline(runner=NoSubmitRunner(), options=options)
@@ -100,7 +105,7 @@ def test_whole_pipeline_builds_for_dataflow_without_local_paths(remote_pool, tmp
 
 
 def test_the_local_path_check_finds_a_local_output(remote_pool, tmp_path):
-    config = whole_pipeline_config(remote_pool, str(tmp_path / "local-out"))
+    config = whole_pipeline_config(remote_pool, str(tmp_path / "local-out"), queries=REMOTE_QUERIES)
     p = beam.Pipeline(runner=NoSubmitRunner(), options=PipelineOptions(DATAFLOW_ARGS))
     pipeline.build(p, config)
     assert str(tmp_path) in _local_paths_in(p.to_runner_api(), [str(tmp_path)])

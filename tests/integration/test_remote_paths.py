@@ -5,6 +5,7 @@ standing in for gs:// or s3://), touches no local file, and gives the local run'
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
@@ -13,6 +14,7 @@ from curate import config as cfg
 from curate import pipeline
 from curate.io import shards
 from tests.integration import memfs
+from tests.integration.conftest import QUERIES, whole_pipeline_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,11 @@ def test_pipeline_reads_and_writes_through_a_remote_scheme(tmp_path, local_pool,
     memfs.STORE.clear()
     for name, data in pool_bytes.items():
         memfs.STORE[f"memfs://bucket/pool/{name}"] = data
-    memfs.STORE["memfs://bucket/run.yaml"] = b"input: memfs://bucket/pool/\noutput: memfs://bucket/out\nrows_per_shard: 100\n"
+    for f in Path(QUERIES).iterdir():
+        memfs.STORE[f"memfs://bucket/queries/{f.name}"] = f.read_bytes()
+    memfs.STORE["memfs://bucket/run.yaml"] = cfg.dump(
+        whole_pipeline_config("memfs://bucket/pool/", "memfs://bucket/out", queries="memfs://bucket/queries")
+    ).encode()
 
     workdir = tmp_path / "cwd"
     workdir.mkdir()
@@ -46,11 +52,12 @@ def test_pipeline_reads_and_writes_through_a_remote_scheme(tmp_path, local_pool,
     kept_shards = [k for k in keys if k.startswith("memfs://bucket/out/kept/part-")]
     assert len(kept_shards) == -(-stats["kept"] // 100)
 
-    local = cfg.PipelineConfig(input=local_pool, output=str(tmp_path / "out"), rows_per_shard=100)
+    local = whole_pipeline_config(local_pool, str(tmp_path / "out"), queries=QUERIES)
     local_stats = pipeline.run(local, beam_args)
     assert stats == local_stats
+    assert [s["stage"] for s in stats["stages"]] == ["ingest", "filter", "dedup_text", "balance"]
     # 600 distinct pairs + 3 with upper-cased paths (a different URL) + 31 bad or duplicate rows
-    assert (stats["input"], stats["kept"]) == (634, 603)
+    assert (stats["input"], stats["stages"][0]["kept"], stats["kept"]) == (634, 603, 233)
     assert stats["stages"][0]["removed_by_reason"] == {
         "bad_url": 1, "bad_url_scheme": 1, "duplicate_pair": 25, "malformed_row": 2,
         "missing_url": 1, "undecodable_text": 1,
