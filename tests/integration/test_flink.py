@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from curate import config as cfg
 from curate import pipeline
 from curate import runners_flink as flink
-from tests.integration.conftest import assert_same_output
+from tests.integration.conftest import assert_same_output, whole_pipeline_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,9 +34,9 @@ def job_server_jar():
 
 
 def test_whole_pipeline_on_embedded_flink_equals_local(tmp_path, local_pool, beam_args, job_server_jar):
-    flink_cfg = cfg.PipelineConfig(input=local_pool, output=str(tmp_path / "flink"), rows_per_shard=100)
-    stats = pipeline.run(flink_cfg, flink.flink_args(job_server_jar, "[local]", parallelism=4))
-    local_cfg = cfg.PipelineConfig(input=local_pool, output=str(tmp_path / "local"), rows_per_shard=100)
-    assert pipeline.run(local_cfg, beam_args) == stats
-    assert (stats["input"], stats["kept"]) == (634, 603)
+    flink_args = flink.flink_args(job_server_jar, "[local]", parallelism=4)
+    stats = pipeline.run(whole_pipeline_config(local_pool, str(tmp_path / "flink")), flink_args)
+    assert pipeline.run(whole_pipeline_config(local_pool, str(tmp_path / "local")), beam_args) == stats
+    assert [s["stage"] for s in stats["stages"]] == ["ingest", "filter", "dedup_text", "balance"]
+    assert (stats["input"], stats["kept"]) == (634, 233)
     assert_same_output(tmp_path / "flink", tmp_path / "local")

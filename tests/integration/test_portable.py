@@ -17,9 +17,8 @@ import time
 
 import pytest
 
-from curate import config as cfg
 from curate import pipeline
-from tests.integration.conftest import assert_same_output
+from tests.integration.conftest import assert_same_output, whole_pipeline_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,9 +82,8 @@ def test_portable_runner_with_external_worker_pool_equals_local(tmp_path, local_
         "--environment_type=EXTERNAL",
         f"--environment_config={pool_endpoint}",
     ]
-    run = cfg.PipelineConfig(input=local_pool, output=str(tmp_path / "portable"), rows_per_shard=100)
-    stats = pipeline.run(run, portable_args)
-    local = cfg.PipelineConfig(input=local_pool, output=str(tmp_path / "local"), rows_per_shard=100)
-    assert pipeline.run(local, beam_args) == stats
-    assert (stats["input"], stats["kept"]) == (634, 603)
+    stats = pipeline.run(whole_pipeline_config(local_pool, str(tmp_path / "portable")), portable_args)
+    assert pipeline.run(whole_pipeline_config(local_pool, str(tmp_path / "local")), beam_args) == stats
+    assert [s["stage"] for s in stats["stages"]] == ["ingest", "filter", "dedup_text", "balance"]
+    assert (stats["input"], stats["kept"]) == (634, 233)
     assert_same_output(tmp_path / "portable", tmp_path / "local")
