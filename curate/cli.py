@@ -20,6 +20,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "run": "run",
+    "report": "report",
     "queries": "queries",
     "sample": "sample",
     "serve": "serve",

@@ -17,12 +17,14 @@ def add_arguments(parser) -> None:
 
 
 def main(args, beam_args) -> int:
+    import argparse
     import dataclasses
     import time
     from pathlib import Path
 
     from curate import config as cfg
     from curate import paths, pipeline
+    from curate.commands import report as report_command
     from curate.commands.stage import print_summary
     from curate.sample import SampleServer, build_sample
 
@@ -39,5 +41,10 @@ def main(args, beam_args) -> int:
         print(f"serving the sample images at {server.base_url}")
         stats = pipeline.run(config, beam_args)
     print_summary(stats, config.output)
-    print(f"demo finished in {time.monotonic() - start:.0f} s; stats: {config.output}/stats.json")
+    report = argparse.Namespace(run=config.output, manifest=str(sample / "manifest.parquet"))
+    report_command.main(report, [])
+    print(
+        f"demo finished in {time.monotonic() - start:.0f} s. Results in {config.output}: kept/ and "
+        "removed/ (Parquet), stats.json, report.md (the table above), config.yaml"
+    )
     return 0
