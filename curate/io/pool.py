@@ -78,6 +78,14 @@ def _str_or_none(value) -> str | None:
     return str(value)
 
 
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_parquet(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
     try:
         pf = pq.ParquetFile(f)
@@ -129,6 +137,8 @@ def _delimited(delimiter: str):
                 err = None
                 if len(row) != len(header):
                     err = f"row has {len(row)} fields, header has {len(header)}"
+                elif not _encodable(row[url_i]) or (uid_i is not None and not _encodable(row[uid_i])):
+                    err = "csv: url or uid is not valid UTF-8"
             if err:
                 urls.append(None)
                 texts.append(None)
@@ -174,12 +184,15 @@ def read_jsonl(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
                     f"{path}: first record has no url/text keys: {keys}; expected one of "
                     f"{list(URL_COLUMNS)} and one of {list(TEXT_COLUMNS)}"
                 )
+        url = _str_or_none(obj.get(url_col)) if obj is not None else None
+        if url is not None and not _encodable(url):
+            obj, err = None, "json: url is not valid UTF-8 (lone surrogate escape)"
         if obj is None:
             urls.append(None)
             texts.append(None)
             uids.append(None)
         else:
-            urls.append(_str_or_none(obj.get(url_col)))
+            urls.append(url)
             texts.append(_text_bytes(obj.get(text_col)))
             uids.append(_str_or_none(obj.get(uid_col)) if uid_col else None)
         errors.append(err)

@@ -25,11 +25,12 @@ def test_parquet_datacomp_columns(tmp_path):
 
 def test_csv_img2dataset_columns_and_bad_rows(tmp_path):
     p = tmp_path / "pool.csv"
-    p.write_bytes(b'url,caption\nhttp://x/1,"a, quoted caption"\nhttp://x/2,ok,extra\nhttp://x/3,caf\xe9 latin1\n')
+    p.write_bytes(b'url,caption\nhttp://x/1,"a, quoted caption"\nhttp://x/2,ok,extra\nhttp://x/3,caf\xe9 latin1\nhttp://x/\xff,bad url\n')
     rows = _rows(p)
     assert rows[0]["text"] == b"a, quoted caption" and rows[0]["parse_error"] is None
     assert rows[1]["parse_error"] == "row has 3 fields, header has 2"
     assert rows[2]["text"] == b"caf\xe9 latin1"  # kept raw: ingest removes it as undecodable
+    assert rows[3]["parse_error"] == "csv: url or uid is not valid UTF-8"
 
 
 def test_tsv_gz_laion_columns(tmp_path):
@@ -42,10 +43,11 @@ def test_tsv_gz_laion_columns(tmp_path):
 
 def test_jsonl_bz2_with_broken_lines(tmp_path):
     p = tmp_path / "pool.jsonl.bz2"
-    lines = [json.dumps({"url": "http://x/1", "caption": "fine"}), "{broken", json.dumps([1, 2]), json.dumps({"url": "http://x/2", "caption": "lone \udc80"})]
+    lines = [json.dumps({"url": "http://x/1", "caption": "fine"}), "{broken", json.dumps([1, 2]), json.dumps({"url": "http://x/2", "caption": "lone \udc80"}), json.dumps({"url": "http://x/\udc80", "caption": "bad url"})]
     p.write_bytes(bz2.compress("\n".join(lines).encode()))
     rows = _rows(p)
-    assert len(rows) == 4
+    assert len(rows) == 5
+    assert rows[4]["url"] is None and "url is not valid UTF-8" in rows[4]["parse_error"]
     assert rows[1]["parse_error"].startswith("json:") and rows[2]["parse_error"].startswith("json:")
     assert rows[3]["text"] == "lone \udc80".encode("utf-8", "surrogatepass")
 
