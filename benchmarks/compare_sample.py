@@ -40,12 +40,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="out/compare_sample")
     p.add_argument("--queries", default="queries/sample")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--arms", nargs="+", default=["curated", "random", "pool"])
     p.add_argument("--epochs", type=float, default=10.0, help="passes over the curated set (samples seen = epochs x curated size)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-limit", type=int, default=2000)
     p.add_argument("--retrieval-limit", type=int, default=500)
     p.add_argument("--image-size", type=int, default=64, help="download resize target")
+    p.add_argument("--curation", default="filter,dedup_text,balance,dedup_images",
+                   help="curation stages of the curated run (ingest and download are always in it)")
+    p.add_argument("--pool-dir", default=None, help="reuse this downloaded-pool run folder (default: <out>/pool)")
     p.add_argument("--reuse-pool", action="store_true", help="reuse out/pool from an earlier run")
     p.add_argument("--skip-pipeline", action="store_true", help="reuse pool/ and curated/ from an earlier run")
     p.add_argument("--results", default=None, help="also write the summary JSON here")
@@ -61,6 +65,7 @@ def main(argv=None) -> int:
     beam_args = in_process_args()
     sample = Path(args.sample) if args.sample else paths.data_dir() / "sample"
     out = Path(args.out)
+    pool_dir = Path(args.pool_dir) if args.pool_dir else out / "pool"
     timings = {}
     t0 = time.perf_counter()
     if not args.skip_pipeline:
@@ -74,13 +79,13 @@ def main(argv=None) -> int:
         with SampleServer(sample) as server:
             print(f"serving {server.base_url}", flush=True)
             t = time.perf_counter()
-            if args.reuse_pool and (out / "pool" / "stats.json").exists():
-                pool_stats = json.loads((out / "pool" / "stats.json").read_text())
+            if args.reuse_pool and (pool_dir / "stats.json").exists():
+                pool_stats = json.loads((pool_dir / "stats.json").read_text())
             else:
                 pool_stats = pipeline.run(
                     cfg.from_dict({
                         "input": str(sample / "pool.parquet"),
-                        "output": str(out / "pool"),
+                        "output": str(pool_dir),
                         "stages": {"ingest": {}, "download": download},
                     }),
                     beam_args,
@@ -92,8 +97,8 @@ def main(argv=None) -> int:
                     "input": str(sample / "pool.parquet"),
                     "output": str(out / "curated"),
                     "queries": args.queries,
-                    "stages": {"ingest": {}, "filter": {}, "dedup_text": {}, "balance": {},
-                               "download": download, "dedup_images": {}},
+                    "stages": {"ingest": {}, "download": download,
+                               **{name: {} for name in args.curation.split(",") if name}},
                 }),
                 beam_args,
             )
@@ -107,8 +112,8 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     results = run_compare(
         CompareConfig(
-            curated=str(out / "curated"), pool=str(out / "pool"), output=str(out / "compare"),
-            seeds=tuple(args.seeds), batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
+            curated=str(out / "curated"), pool=str(pool_dir), output=str(out / "compare"),
+            seeds=tuple(args.seeds), arms=tuple(args.arms), batch_size=args.batch_size, epochs=args.epochs, lr=args.lr,
             eval_limit=args.eval_limit, retrieval_limit=args.retrieval_limit, device="cpu",
         ),
         log=lambda s: print(s, flush=True),
