@@ -38,6 +38,10 @@ def make_coca_checkpoint(folder: Path, name: str = "test-tiny-coca", seed: int =
     open_clip.add_model_config(cfg_path)
     torch.manual_seed(seed)
     model = open_clip.create_model(name, pretrained=None)
+    # Near-uniform next-token distributions: a random init can be peaked enough that top-p
+    # keeps one token, and then the sampling seed would not show in the captions.
+    with torch.no_grad():
+        model.text_decoder.text_projection.mul_(0.01)
     ckpt = folder / "coca.pt"
     torch.save({"state_dict": model.state_dict(), "model": name, "step": 1}, ckpt)
     return str(cfg_path), str(ckpt)
