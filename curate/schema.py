@@ -210,6 +210,17 @@ def concat(tables: Iterable[pa.Table]) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="default")
 
 
+def with_column(table: pa.Table, name: str, values) -> pa.Table:
+    """`table` with column `name` set to `values` (cast to the schema's type): replaced where
+    it exists (a rerun, or shards that carry it as nulls), appended otherwise."""
+    field = PAIR_COLUMNS[name]
+    values = pa.array(values, field.type) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values.cast(field.type)
+    i = table.schema.get_field_index(name)
+    if i >= 0:
+        return table.set_column(i, field, values)
+    return table.append_column(field, values)
+
+
 def split_by_mask(table: pa.Table, keep: pa.Array) -> tuple[pa.Table, pa.Table]:
     """(rows where keep is true, rows where it is false or null)."""
     keep = pc.fill_null(keep, False)

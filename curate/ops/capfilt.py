@@ -73,7 +73,7 @@ def attach(
         ),
     }
     for name in names:
-        kept = kept.append_column(schema.PAIR_COLUMNS[name], columns[name].cast(schema.PAIR_COLUMNS[name].type))
+        kept = schema.with_column(kept, name, columns[name])
     bad = table.take(pa.array([i for i, _ in errors], pa.int64()))
     return kept, schema.removed(bad, STAGE, "decode_error", [e for _, e in errors])
 

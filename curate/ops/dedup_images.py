@@ -70,8 +70,8 @@ def hash_batch(table: pa.Table, max_pixels: int, images: list[bytes | None] | No
     shas = [image_hash.pixel_sha256(img) for img in decoded]
     phashes = image_hash.phash_batch(decoded)
     kept = table.take(pa.array(ok, pa.int64()))
-    kept = kept.append_column(schema.PAIR_COLUMNS["pixel_sha256"], pa.array(shas, pa.string()))
-    kept = kept.append_column(schema.PAIR_COLUMNS["phash"], pa.array(phashes, pa.uint64()))
+    kept = schema.with_column(kept, "pixel_sha256", pa.array(shas, pa.string()))
+    kept = schema.with_column(kept, "phash", pa.array(phashes, pa.uint64()))
     uids = kept["uid"].to_pylist()
     nodes = [
         node_id(

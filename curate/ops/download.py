@@ -244,7 +244,7 @@ def split_results(table, results):
         raise ValueError("download results lack some of the shard's uids")
     joined = table
     for c in download_cols:
-        joined = joined.append_column(results.schema.field(c), results[c].take(index))
+        joined = schema.with_column(joined, c, results[c].take(index))
     ok = pc.equal(joined["status"], pa.scalar("success"))
     kept, failed = schema.split_by_mask(joined, ok)
     reasons, details = [], []

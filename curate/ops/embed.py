@@ -30,8 +30,6 @@ def embeddings_of(table: pa.Table) -> np.ndarray:
 def attach(table: pa.Table, ok: list[int], emb: np.ndarray, errors: list[tuple[int, str]]):
     """(kept batch with ``embedding``, removed decode errors)."""
     kept = table.take(pa.array(ok, pa.int64()))
-    if "embedding" in kept.column_names:
-        kept = kept.drop_columns(["embedding"])
-    kept = kept.append_column(schema.PAIR_COLUMNS["embedding"], embedding_array(emb))
+    kept = schema.with_column(kept, "embedding", embedding_array(emb))
     bad = table.take(pa.array([i for i, _ in errors], pa.int64()))
     return kept, schema.removed(bad, STAGE, "decode_error", [e for _, e in errors])

@@ -91,9 +91,7 @@ class BalanceFn(beam.DoFn):
         p = ops.pair_probabilities(table["matched_entries"], choice["head_ids"], choice["head_p"])
         u = ops.uniform(table["uid"].to_pylist(), ops.STAGE, self.seed)
         keep = u < p
-        if "balance_p" in table.column_names:
-            table = table.drop_columns(["balance_p"])
-        table = table.append_column(schema.PAIR_COLUMNS["balance_p"], pa.array(p, pa.float32()))
+        table = schema.with_column(table, "balance_p", pa.array(p, pa.float32()))
         kept, dropped = schema.split_by_mask(table, pa.array(keep))
         if kept.num_rows:
             yield kept

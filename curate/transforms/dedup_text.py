@@ -154,11 +154,7 @@ class ApplyLabelsFn(beam.DoFn):
         table = schema.concat(tables)
         uids = table["uid"].to_pylist()
         cluster = [labels.get(u, u) for u in uids]
-        if "text_cluster" in table.column_names:
-            table = table.drop_columns(["text_cluster"])
-        table = table.append_column(
-            schema.PAIR_COLUMNS["text_cluster"], pa.array(cluster, pa.string())
-        )
+        table = schema.with_column(table, "text_cluster", pa.array(cluster, pa.string()))
         keep = pc.equal(table["uid"], table["text_cluster"])
         kept, dropped = schema.split_by_mask(table, keep)
         if kept.num_rows:

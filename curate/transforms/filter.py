@@ -68,9 +68,7 @@ class FilterTextFn(beam.DoFn):
                         reasons[i] = "no_match"
             columns["matched_entries"] = pa.array(matched, pa.list_(pa.int32()))
         for name, col in columns.items():
-            if name in table.column_names:
-                table = table.drop_columns([name])
-            table = table.append_column(schema.PAIR_COLUMNS[name], col)
+            table = schema.with_column(table, name, col)
         keep = pa.array([r is None for r in reasons])
         kept, dropped = schema.split_by_mask(table, keep)
         if kept.num_rows:

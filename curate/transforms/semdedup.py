@@ -60,9 +60,7 @@ class AssignFn(beam.DoFn):
         if self._index_of is None or self._index_of[0] is not centroids:
             self._index_of = (centroids, ops.flat_index(centroids))
         ids, _ = ops.assign(embeddings_of(table), self._index_of[1])
-        if "semantic_cluster" in table.column_names:
-            table = table.drop_columns(["semantic_cluster"])
-        table = table.append_column(schema.PAIR_COLUMNS["semantic_cluster"], pa.array(ids, pa.int32()))
+        table = schema.with_column(table, "semantic_cluster", pa.array(ids, pa.int32()))
         for c in np.unique(ids):
             yield int(c), table.filter(pa.array(ids == c))
 
@@ -79,10 +77,8 @@ class DedupClusterFn(beam.DoFn):
         cos, removed, partner = ops.dedup_cluster(
             table["uid"].to_pylist(), embeddings_of(table), centroids[cluster], self.eps
         )
-        if "semantic_cosine" in table.column_names:
-            table = table.drop_columns(["semantic_cosine"])
-        table = table.append_column(
-            schema.PAIR_COLUMNS["semantic_cosine"], pa.array(cos, pa.float32(), mask=np.isnan(cos))
+        table = schema.with_column(
+            table, "semantic_cosine", pa.array(cos, pa.float32(), mask=np.isnan(cos))
         )
         Metrics.distribution(ops.STAGE, "cluster_size").update(table.num_rows)
         kept = table.filter(pa.array(~removed))

@@ -54,3 +54,14 @@ def test_removed_has_one_reason_per_row():
     assert r["stage"].to_pylist() == ["stage", "stage"]
     with pytest.raises(ValueError):
         schema.removed(t, "stage", ["only one"])
+
+
+def test_with_column_replaces_a_null_column_from_earlier_shards():
+    # shards written by an earlier run carry every column, nulls where a stage did not run:
+    # a later stage run on them must set its column, not add a second one
+    t = schema.conform(pa.table({"uid": ["a", "b"]}), fill=True)
+    t2 = schema.with_column(t, "phash", [1, 2])
+    assert t2.column_names == t.column_names
+    assert t2["phash"].to_pylist() == [1, 2] and t2.schema.field("phash").type == pa.uint64()
+    t3 = schema.with_column(pa.table({"uid": ["a"]}), "lang", ["en"])
+    assert t3.column_names == ["uid", "lang"]
