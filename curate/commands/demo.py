@@ -19,13 +19,17 @@ def add_arguments(parser) -> None:
 def main(args, beam_args) -> int:
     import argparse
     import dataclasses
+    import errno
     import time
     from pathlib import Path
 
     from curate import config as cfg
     from curate import paths, pipeline
+    from curate.cli import CurateError
+    from curate.commands import export as export_command
     from curate.commands import report as report_command
     from curate.commands.stage import print_summary
+    from curate.io import shards
     from curate.sample import SampleServer, build_sample
 
     sample = Path(args.sample) if args.sample else paths.data_dir() / "sample"
@@ -37,14 +41,29 @@ def main(args, beam_args) -> int:
         config, input=str(sample / "pool.parquet"), output=args.output or config.output
     )
     start = time.monotonic()
-    with SampleServer(sample) as server:
+    server = SampleServer(sample)
+    try:
+        server.start()
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise CurateError(
+            f"port {server.port} on 127.0.0.1 is in use (another `curate serve`, `curate demo` "
+            "or benchmark serving the sample?); stop it and run the demo again"
+        ) from e
+    try:
         print(f"serving the sample images at {server.base_url}")
         stats = pipeline.run(config, beam_args)
+    finally:
+        server.stop()
     print_summary(stats, config.output)
+    export = shards.join(config.output, "export")
+    export_command.main(argparse.Namespace(input=config.output, output=export), list(beam_args))
     report = argparse.Namespace(run=config.output, manifest=str(sample / "manifest.parquet"))
     report_command.main(report, [])
     print(
         f"demo finished in {time.monotonic() - start:.0f} s. Results in {config.output}: kept/ and "
-        "removed/ (Parquet), stats.json, report.md (the table above), config.yaml"
+        "removed/ (Parquet), stats.json, report.md (the table above), config.yaml, and export/ "
+        "(webdataset tars open_clip trains on, Parquet, uids.npy, dataset card)"
     )
     return 0
