@@ -60,6 +60,39 @@ def _raw_batch(path: str, start: int, urls, texts, uids, errors) -> pa.Table:
     )
 
 
+class _RowBatcher:
+    """Collects one file's rows into RAW_SCHEMA batches of `batch_rows`.
+
+    A row with an error, or whose URL or uid is not valid UTF-8 (a JSON surrogate escape,
+    undecodable CSV bytes), is kept as a row with only its `parse_error` set."""
+
+    def __init__(self, path: str, batch_rows: int):
+        self.path, self.batch_rows, self.start = path, batch_rows, 0
+        self._clear()
+
+    def _clear(self):
+        self.urls, self.texts, self.uids, self.errors = [], [], [], []
+
+    def add(self, url, text, uid, error=None) -> pa.Table | None:
+        if error is None and not (_encodable(url) and _encodable(uid)):
+            error = "url or uid is not valid UTF-8"
+        if error is not None:
+            url = text = uid = None
+        self.urls.append(url)
+        self.texts.append(text)
+        self.uids.append(uid)
+        self.errors.append(error)
+        return self.flush() if len(self.urls) == self.batch_rows else None
+
+    def flush(self) -> pa.Table | None:
+        if not self.urls:
+            return None
+        batch = _raw_batch(self.path, self.start, self.urls, self.texts, self.uids, self.errors)
+        self.start += len(self.urls)
+        self._clear()
+        return batch
+
+
 def _text_bytes(value) -> bytes | None:
     if value is None:
         return None
@@ -78,7 +111,9 @@ def _str_or_none(value) -> str | None:
     return str(value)
 
 
-def _encodable(value: str) -> bool:
+def _encodable(value: str | None) -> bool:
+    if value is None:
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -123,8 +158,7 @@ def _delimited(delimiter: str):
         text_i = header.index(_pick(header, TEXT_COLUMNS, path, "text"))
         uid_name = _pick(header, UID_COLUMNS, path, "uid")
         uid_i = header.index(uid_name) if uid_name else None
-        start = 0
-        urls, texts, uids, errors = [], [], [], []
+        batcher = _RowBatcher(path, batch_rows)
         rows = iter(reader)
         while True:
             try:
@@ -132,76 +166,57 @@ def _delimited(delimiter: str):
             except StopIteration:
                 break
             except csv.Error as e:
-                row, err = None, f"csv: {e}"
+                batch = batcher.add(None, None, None, f"csv: {e}")
             else:
-                err = None
                 if len(row) != len(header):
                     err = f"row has {len(row)} fields, header has {len(header)}"
-                elif not _encodable(row[url_i]) or (uid_i is not None and not _encodable(row[uid_i])):
-                    err = "csv: url or uid is not valid UTF-8"
-            if err:
-                urls.append(None)
-                texts.append(None)
-                uids.append(None)
-                errors.append(err)
-            else:
-                urls.append(row[url_i] or None)
-                texts.append(row[text_i].encode("utf-8", "surrogateescape"))
-                uids.append(row[uid_i] if uid_i is not None else None)
-                errors.append(None)
-            if len(urls) == batch_rows:
-                yield _raw_batch(path, start, urls, texts, uids, errors)
-                start += len(urls)
-                urls, texts, uids, errors = [], [], [], []
-        if urls:
-            yield _raw_batch(path, start, urls, texts, uids, errors)
+                    batch = batcher.add(None, None, None, err)
+                else:
+                    batch = batcher.add(
+                        row[url_i] or None,
+                        row[text_i].encode("utf-8", "surrogateescape"),
+                        row[uid_i] if uid_i is not None else None,
+                    )
+            if batch is not None:
+                yield batch
+        if (batch := batcher.flush()) is not None:
+            yield batch
 
     return read
 
 
 def read_jsonl(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
-    start = 0
-    urls, texts, uids, errors = [], [], [], []
+    batcher = _RowBatcher(path, batch_rows)
     url_col = text_col = uid_col = None
     for line in f:
         line = line.strip()
         if not line:
             continue
-        err = None
         try:
             obj = json.loads(line.decode("utf-8"))
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
         except (UnicodeDecodeError, ValueError) as e:
-            obj, err = None, f"json: {e}"[:200]
-        if obj is not None and url_col is None:
-            keys = list(obj)
-            url_col = next((c for c in URL_COLUMNS if c in obj), None)
-            text_col = next((c for c in TEXT_COLUMNS if c in obj), None)
-            uid_col = next((c for c in UID_COLUMNS if c in obj), None)
-            if url_col is None or text_col is None:
-                raise PoolFormatError(
-                    f"{path}: first record has no url/text keys: {keys}; expected one of "
-                    f"{list(URL_COLUMNS)} and one of {list(TEXT_COLUMNS)}"
-                )
-        url = _str_or_none(obj.get(url_col)) if obj is not None else None
-        if url is not None and not _encodable(url):
-            obj, err = None, "json: url is not valid UTF-8 (lone surrogate escape)"
-        if obj is None:
-            urls.append(None)
-            texts.append(None)
-            uids.append(None)
+            batch = batcher.add(None, None, None, f"json: {e}"[:200])
         else:
-            urls.append(url)
-            texts.append(_text_bytes(obj.get(text_col)))
-            uids.append(_str_or_none(obj.get(uid_col)) if uid_col else None)
-        errors.append(err)
-        if len(urls) == batch_rows:
-            yield _raw_batch(path, start, urls, texts, uids, errors)
-            start += len(urls)
-            urls, texts, uids, errors = [], [], [], []
-    if urls:
-        yield _raw_batch(path, start, urls, texts, uids, errors)
+            if url_col is None:
+                url_col = next((c for c in URL_COLUMNS if c in obj), None)
+                text_col = next((c for c in TEXT_COLUMNS if c in obj), None)
+                uid_col = next((c for c in UID_COLUMNS if c in obj), None)
+                if url_col is None or text_col is None:
+                    raise PoolFormatError(
+                        f"{path}: first record has no url/text keys: {list(obj)}; expected one "
+                        f"of {list(URL_COLUMNS)} and one of {list(TEXT_COLUMNS)}"
+                    )
+            batch = batcher.add(
+                _str_or_none(obj.get(url_col)),
+                _text_bytes(obj.get(text_col)),
+                _str_or_none(obj.get(uid_col)) if uid_col else None,
+            )
+        if batch is not None:
+            yield batch
+    if (batch := batcher.flush()) is not None:
+        yield batch
 
 
 READERS: dict[str, Callable[..., Iterator[pa.Table]]] = {

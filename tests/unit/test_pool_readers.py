@@ -30,7 +30,7 @@ def test_csv_img2dataset_columns_and_bad_rows(tmp_path):
     assert rows[0]["text"] == b"a, quoted caption" and rows[0]["parse_error"] is None
     assert rows[1]["parse_error"] == "row has 3 fields, header has 2"
     assert rows[2]["text"] == b"caf\xe9 latin1"  # kept raw: ingest removes it as undecodable
-    assert rows[3]["parse_error"] == "csv: url or uid is not valid UTF-8"
+    assert rows[3]["parse_error"] == "url or uid is not valid UTF-8" and rows[3]["url"] is None
 
 
 def test_tsv_gz_laion_columns(tmp_path):
@@ -47,7 +47,7 @@ def test_jsonl_bz2_with_broken_lines(tmp_path):
     p.write_bytes(bz2.compress("\n".join(lines).encode()))
     rows = _rows(p)
     assert len(rows) == 5
-    assert rows[4]["url"] is None and "url is not valid UTF-8" in rows[4]["parse_error"]
+    assert rows[4]["url"] is None and rows[4]["parse_error"] == "url or uid is not valid UTF-8"
     assert rows[1]["parse_error"].startswith("json:") and rows[2]["parse_error"].startswith("json:")
     assert rows[3]["text"] == "lone \udc80".encode("utf-8", "surrogatepass")
 
