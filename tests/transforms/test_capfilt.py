@@ -85,9 +85,9 @@ def test_captions_deterministic(models, pool):
     # another batch size: each pair's caption only depends on (uid, seed)
     b = CapFiltScorer("", clip_ckpt, "", coca_ckpt, device="cpu", batch_size=3, max_tokens=TOKENS, seed=0)
     assert b.score(table, b.load_model()).captions == first
-    c = _handler(models, seed=1)
-    other = c.score(table, c.load_model()).captions
-    assert sum(x != y for x, y in zip(first, other, strict=True)) >= 8
+    # That another seed gives other captions is tested with a flat stand-in decoder
+    # (tests/unit/test_capfilt.py): a randomly initialised CoCa can be peaked enough that
+    # top-p keeps one token, which made this check flaky in full-suite runs.
 
 
 def test_filter_only(models, pool):

@@ -165,3 +165,35 @@ def test_config_validation(values, match):
 def test_config_none_captioner():
     c = cfg.stage_config("capfilt", {"captioner_model": "none"})
     assert c.captioner_model == "" and c.captioner_pretrained == ""
+
+
+class _FlatDecoder:
+    """A stand-in CoCa whose next-token distribution is the same for every prefix: with it,
+    the sampled tokens depend only on each pair's seed."""
+
+    def __init__(self, vocab=49408):  # CLIP BPE size: the end token is 49407
+        import torch
+
+        self.logits = torch.linspace(0.0, 1.0, vocab)
+
+    def _encode_image(self, images):
+        return None, None
+
+    def __call__(self, images, text, **kw):
+
+        n, t = text.shape
+        return {"logits": self.logits.expand(n, t, -1).clone()}
+
+
+def test_generate_tokens_depends_on_the_seed_only():
+    torch = pytest.importorskip("torch")
+    from curate.models.capfilt import generate_tokens
+
+    images = torch.zeros(6, 3, 4, 4)
+    seeds = list(range(6))
+    a = generate_tokens(_FlatDecoder(), images, seeds, top_p=0.9, max_tokens=8, min_tokens=3)
+    b = generate_tokens(_FlatDecoder(), images[:3], seeds[:3], top_p=0.9, max_tokens=8, min_tokens=3)
+    assert torch.equal(a[:3], b)  # a pair's tokens do not depend on its batch
+    c = generate_tokens(_FlatDecoder(), images, [s + 100 for s in seeds], 0.9, 8, 3)
+    assert sum(not torch.equal(x, y) for x, y in zip(a, c, strict=True)) >= 5
+    assert len({tuple(x.tolist()) for x in a}) == 6  # different pairs, different captions
