@@ -149,11 +149,9 @@ class WriteShards(beam.PTransform):
         self.row_group_rows = row_group_rows
 
     def expand(self, batches):
-        total = (
-            batches
-            | "Rows" >> beam.Map(lambda t: t.num_rows)
-            | "Total" >> beam.CombineGlobally(sum)
-        )
+        from curate.transforms.base import CountRows
+
+        total = batches | "CountRows" >> CountRows()
         num_shards = total | "NumShards" >> beam.Map(_num_shards, self.rows_per_shard)
         ns = beam.pvalue.AsSingleton(num_shards)
         empty = total | "EmptyShard" >> beam.FlatMap(

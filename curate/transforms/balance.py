@@ -9,7 +9,7 @@ import pyarrow as pa
 from curate import schema
 from curate.config import BalanceConfig
 from curate.ops import balance as ops
-from curate.transforms.base import StageOutput
+from curate.transforms.base import CountRows, StageOutput
 
 TOP_ENTRIES = 50  # head entries listed by name in the summary
 
@@ -177,9 +177,7 @@ class BalanceByEntry(beam.PTransform):
         c = self.config
         batches = batches | "RequireEntries" >> beam.Map(_require_entries)
         counts = batches | "CountEntries" >> beam.CombineGlobally(CountEntriesFn())
-        total = (
-            batches | "Rows" >> beam.Map(lambda t: t.num_rows) | "Total" >> beam.CombineGlobally(sum)
-        )
+        total = batches | "CountRows" >> CountRows()
         if c.t == 0 and c.target_size > 0:
             sample = batches | "Sample" >> beam.CombineGlobally(SampleEntriesFn(c.sample_rows, self.seed))
         else:

@@ -87,6 +87,18 @@ class Funnel(beam.PTransform):
         )
 
 
+def _num_rows(table: pa.Table) -> int:
+    return table.num_rows
+
+
+class CountRows(beam.PTransform):
+    """In: batches. Out: one int, the total row count (a combiner: the whole pool's count,
+    whichever worker sees which batch)."""
+
+    def expand(self, batches):
+        return batches | "Rows" >> beam.Map(_num_rows) | "Total" >> beam.CombineGlobally(sum)
+
+
 def _explode(table: pa.Table, key_column: str):
     for row in table.to_pylist():
         yield row[key_column], row

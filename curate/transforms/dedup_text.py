@@ -24,7 +24,7 @@ from apache_beam.metrics import Metrics
 from curate import schema
 from curate.config import DedupTextConfig
 from curate.ops import minhash as ops
-from curate.transforms.base import StageOutput
+from curate.transforms.base import CountRows, StageOutput
 
 STAGE = "dedup_text"
 REASON = "near_duplicate_text"
@@ -186,11 +186,7 @@ class DedupByMinHash(beam.PTransform):
         from curate.transforms.components import ConnectedComponents
 
         c = self.config
-        total = (
-            batches
-            | "Rows" >> beam.Map(lambda t: t.num_rows)
-            | "Total" >> beam.CombineGlobally(sum)
-        )
+        total = batches | "CountRows" >> CountRows()
         parts = beam.pvalue.AsSingleton(
             total | "Partitions" >> beam.Map(_num_partitions, c.rows_per_partition)
         )

@@ -16,7 +16,7 @@ from curate import schema
 from curate.config import DownloadConfig
 from curate.io import shards
 from curate.ops import download as ops
-from curate.transforms.base import StageOutput, non_empty
+from curate.transforms.base import CountRows, StageOutput, non_empty
 
 
 class DownloadShardFn(beam.DoFn):
@@ -76,8 +76,7 @@ class DownloadImages(beam.PTransform):
         c = self.config
         num_shards = (
             batches
-            | "Rows" >> beam.Map(lambda t: t.num_rows)
-            | "Total" >> beam.CombineGlobally(sum)
+            | "CountRows" >> CountRows()
             | "NumShards" >> beam.Map(ops.num_shards_for, c.shard_size, c.target_shards)
         )
         results = (

@@ -16,6 +16,7 @@ from curate import schema
 from curate.io import export as io_export
 from curate.io import shards
 from curate.ops import export as ops
+from curate.transforms.base import CountRows
 
 
 class WriteTarFn(beam.DoFn):
@@ -77,7 +78,7 @@ class ExportDataset(beam.PTransform):
     def expand(self, batches):
         c = self.config
         tar_folder = shards.join(self.output, "tars")
-        total = batches | "Rows" >> beam.Map(lambda t: t.num_rows) | "Total" >> beam.CombineGlobally(sum)
+        total = batches | "CountRows" >> CountRows()
         n_tars = beam.pvalue.AsSingleton(total | "NumTars" >> beam.Map(ops.num_shards, c.samples_per_tar))
         if c.tars:
             tars = (

@@ -11,7 +11,7 @@ from curate import schema
 from curate.config import SemDedupConfig
 from curate.ops import semdedup as ops
 from curate.ops.embed import embeddings_of
-from curate.transforms.base import StageOutput, non_empty
+from curate.transforms.base import CountRows, StageOutput, non_empty
 
 
 class BottomKFn(beam.CombineFn):
@@ -110,9 +110,7 @@ class DedupByEmbedding(beam.PTransform):
 
     def expand(self, pairs):
         c = self.config
-        pool_size = (
-            pairs | "Rows" >> beam.Map(lambda t: t.num_rows) | "PoolSize" >> beam.CombineGlobally(sum)
-        )
+        pool_size = pairs | "PoolSize" >> CountRows()
         centroids = (
             pairs
             | "LocalSample" >> beam.FlatMap(_local_sample, c.sample_size, self.seed)
