@@ -19,8 +19,12 @@ import numpy as np
 
 from curate import paths
 
+# Zero-shot class names: the dataset's labels, lower-cased, with "T-shirt/top" as "t-shirt"
+# and "Trouser" as "trousers" - the garment's English noun. A model that learns words from
+# alt-texts has never seen the singular "trouser" (a different BPE token), so the label as
+# printed would make that class unreachable for every arm alike.
 FASHION_CLASSES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
