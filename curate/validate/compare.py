@@ -35,6 +35,7 @@ class CompareConfig:
     epochs: float = field(default=10.0, metadata={"help": "passes over the curated set when --samples-seen is 0"})
     lr: float = field(default=5e-4, metadata={"help": "peak learning rate"})
     warmup: int = field(default=10, metadata={"help": "warm-up steps"})
+    ema_decay: float = field(default=0.0, metadata={"help": "evaluate an exponential moving average of the weights (0: the last weights)"})
     datasets: tuple[str, ...] = field(default=("fashion-mnist",), metadata={"help": "zero-shot sets"})
     retrieval: tuple[str, ...] = field(default=("emoji:google",), metadata={"help": "retrieval sets ('none': skip)"})
     eval_limit: int = field(default=2000, metadata={"help": "images per zero-shot set (class-balanced)"})
@@ -174,6 +175,7 @@ def run_compare(config: CompareConfig, log=print) -> dict:
                 train_data=tars["train_data"], output=folder, model=config.model, batch_size=config.batch_size,
                 samples_seen=samples_seen, lr=config.lr, warmup=config.warmup, seed=seed, device=device,
                 cache="yes", log_every=50, resume=False, freeze_token_embedding=config.freeze_token_embedding,
+                ema_decay=config.ema_decay,
             ))
             result = evaluate(config.model, trained["model_path"], config.datasets, config.retrieval,
                               config.eval_limit, config.retrieval_limit, device, loaded)

@@ -41,6 +41,7 @@ class TrainConfig:
     resume: bool = field(default=True, metadata={"help": "continue from output/checkpoints/latest.pt if present"})
     freeze_token_embedding: bool = field(default=False, metadata={"help": "keep the (random or pretrained) token embedding fixed: on a CPU its dense 49408-row update costs more than the rest of a tiny model"})
     stop_at: int = field(default=0, metadata={"help": "stop (with a checkpoint) after this step, e.g. to fit a time slot; 0: run to the end"})
+    ema_decay: float = field(default=0.0, metadata={"help": "keep an exponential moving average of the weights (timm's ModelEmaV3, with its warm-up) with this decay, e.g. 0.999; model.pt then holds the average. 0: off"})
 
     def __post_init__(self):
         for name in ("batch_size", "steps"):
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"train.precision must be auto, amp_bf16 or fp32, got {self.precision!r}")
         if self.cache not in ("auto", "yes", "no"):
             raise ValueError(f"train.cache must be auto, yes or no, got {self.cache!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 
     @property
     def total_steps(self) -> int:
@@ -114,11 +117,22 @@ def train(config: TrainConfig, on_log=None) -> dict:
     ckpt_dir = os.path.join(config.output, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     latest = os.path.join(ckpt_dir, "latest.pt")
+    ema = None
+    if config.ema_decay:
+        from timm.utils import ModelEmaV3
+
+        # Warm-up: the average starts as the current weights and its decay ramps towards
+        # ema_decay, so short runs are not dominated by the random initialisation.
+        ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True)
     start = 0
     if config.resume and os.path.exists(latest):
         ckpt = torch.load(latest, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if ema is not None:
+            if "ema_state_dict" not in ckpt:
+                raise ValueError(f"{latest} has no weight average; resume it without --ema-decay or start afresh")
+            ema.module.load_state_dict(ckpt["ema_state_dict"])
         start = int(ckpt["step"])
 
     total = config.total_steps
@@ -171,9 +185,11 @@ def train(config: TrainConfig, on_log=None) -> dict:
             optimizer.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
+            done = step + 1
+            if ema is not None:
+                ema.update(model, step=done)
             losses.append(float(loss.detach()))
             seen_since += images.shape[0]
-            done = step + 1
             if done % config.log_every == 0 or done == total:
                 if device == "cuda":
                     torch.cuda.synchronize()
@@ -187,10 +203,11 @@ def train(config: TrainConfig, on_log=None) -> dict:
                     on_log(entry)
                 t0, seen_since = time.perf_counter(), 0
             if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
-                save_checkpoint(model, optimizer, done, config, ckpt_dir)
-    save_checkpoint(model, optimizer, end, config, ckpt_dir)
+                save_checkpoint(model, optimizer, done, config, ckpt_dir, ema)
+    save_checkpoint(model, optimizer, end, config, ckpt_dir, ema)
     model_path = os.path.join(config.output, "model.pt")
-    torch.save({"state_dict": model.state_dict(), "model": config.model, "step": end}, model_path)
+    final = ema.module if ema is not None else model
+    torch.save({"state_dict": final.state_dict(), "model": config.model, "step": end}, model_path)
     return {
         "steps": end,
         "start_step": start,
@@ -204,25 +221,25 @@ def train(config: TrainConfig, on_log=None) -> dict:
     }
 
 
-def save_checkpoint(model, optimizer, step: int, config: TrainConfig, folder: str) -> str:
+def save_checkpoint(model, optimizer, step: int, config: TrainConfig, folder: str, ema=None) -> str:
     """open_clip-style checkpoint ("state_dict" key; loads with pretrained=<path>) that
-    also resumes (optimizer, step)."""
+    also resumes (optimizer, step, and the weight average under "ema_state_dict")."""
     import shutil
 
     import torch
 
     path = os.path.join(folder, f"step_{step:07d}.pt")
-    torch.save(
-        {
-            "step": step,
-            "epoch": step,  # open_clip_train reads "epoch"; we count steps
-            "name": config.model,
-            "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "config": json.dumps(dataclasses.asdict(config)),
-        },
-        path + ".tmp",
-    )
+    state = {
+        "step": step,
+        "epoch": step,  # open_clip_train reads "epoch"; we count steps
+        "name": config.model,
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "config": json.dumps(dataclasses.asdict(config)),
+    }
+    if ema is not None:
+        state["ema_state_dict"] = ema.module.state_dict()
+    torch.save(state, path + ".tmp")
     os.replace(path + ".tmp", path)
     shutil.copyfile(path, os.path.join(folder, "latest.pt"))
     return path

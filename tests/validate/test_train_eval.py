@@ -88,6 +88,49 @@ def test_resume_equals_uninterrupted(exported, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_weight_average_equals_a_hand_computed_one(exported, tmp_path):
+    """With --ema-decay, model.pt holds the moving average of the weights after each step,
+    with timm's warm-up (decay_k = min(decay, 1 - (1 + k - 1) ** -2/3), so step 1 copies),
+    recomputed here from the per-step checkpoints; the checkpoints themselves keep the raw
+    weights (what resume needs) and the average beside them."""
+    _, info = exported
+    config = TrainConfig(train_data=info["train_data"], output=str(tmp_path / "e"), model="curate-tiny-vit",
+                         batch_size=8, steps=4, lr=1e-3, warmup=1, cache="yes", log_every=100,
+                         checkpoint_every=1, ema_decay=0.6)
+    result = train(config)
+    folder = tmp_path / "e" / "checkpoints"
+    raw = [torch.load(folder / f"step_{k:07d}.pt", weights_only=True)["state_dict"] for k in range(1, 5)]
+    expected = {name: value.clone() for name, value in raw[0].items()}
+    for k in range(2, 5):
+        decay = min(0.6, 1 - k ** (-2 / 3))
+        for name, value in raw[k - 1].items():
+            expected[name] = decay * expected[name] + (1 - decay) * value if value.is_floating_point() else value
+    final = torch.load(result["model_path"], weights_only=True)["state_dict"]
+    assert any(not torch.equal(final[name], raw[-1][name]) for name in final)  # an average, not the last weights
+    for name, value in expected.items():
+        assert torch.allclose(final[name], value, atol=1e-6), name
+    latest = torch.load(folder / "latest.pt", weights_only=True)
+    assert all(torch.equal(latest["ema_state_dict"][n], final[n]) for n in final)
+
+
+def test_weight_average_resumes_exactly(exported, tmp_path):
+    _, info = exported
+    common = dict(train_data=info["train_data"], model="curate-tiny-vit", batch_size=8, lr=1e-3,
+                  warmup=1, cache="yes", log_every=100, steps=4, ema_decay=0.6)
+    straight = train(TrainConfig(output=str(tmp_path / "a"), **common))
+    train(TrainConfig(output=str(tmp_path / "b"), stop_at=2, **common))
+    resumed = train(TrainConfig(output=str(tmp_path / "b"), **common))
+    a = torch.load(straight["model_path"], weights_only=True)["state_dict"]
+    b = torch.load(resumed["model_path"], weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="no weight average"):
+        plain = dict(common, ema_decay=0.0)
+        train(TrainConfig(output=str(tmp_path / "c"), stop_at=2, **plain))
+        train(TrainConfig(output=str(tmp_path / "c"), **common))
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(train_data="x", output="y", ema_decay=1.0)
+
+
 def test_lr_schedule():
     assert lr_at(0, 100, 1.0, 10) == pytest.approx(0.1)
     assert lr_at(10, 100, 1.0, 10) == pytest.approx(1.0)
