@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "data"
-SMALL_MODELS = ("curate-micro-vit", "curate-tiny-vit", "curate-small-vit")
+SMALL_MODELS = ("curate-micro-vit", "curate-micro-rn", "curate-tiny-vit", "curate-small-vit")
 
 
 @functools.cache
