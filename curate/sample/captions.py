@@ -12,7 +12,8 @@ import random
 import re
 
 # Fashion-MNIST classes (the dataset's own order: label index = position) with the words
-# shops use for them. The first synonym is the dataset's class name, lower-cased.
+# shops use for them, the garment's plain English name first ("trousers", not the label's
+# "Trouser"; curate.io.labelled names the zero-shot classes to match).
 FASHION_CLASSES: tuple[str, ...] = (
     "T-shirt/top",
     "Trouser",
