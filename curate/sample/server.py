@@ -6,7 +6,7 @@
 ==============================  =============================================================
 ``/img/<file>``                 the image (200, ``image/png``); a missing file is a 404
 ``/dead/<anything>``            404 Not Found (a dead link)
-``/slow/<file>``                sleeps ``slow_seconds`` (default 10 s, bounded by 60 s), then
+``/slow/<file>``                sleeps ``slow_seconds`` (default 15 s, bounded by 60 s), then
                                 serves the image: longer than a download timeout
 ``/truncated/<file>``           200 ``image/png`` with the first 40% of the file's bytes
 ``/corrupt/<file>``             200 ``image/png`` with random bytes (seeded by the path)
@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote, urlsplit
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765  # pool URLs embed host:port, and uids depend on URLs: keep it fixed
 REFUSED_PORT = 1  # tcpmux: nothing listens there on ordinary machines
-DEFAULT_SLOW_SECONDS = 10.0  # img2dataset's default timeout is 10 s
+DEFAULT_SLOW_SECONDS = 15.0  # over img2dataset's default 10 s timeout with a margin: equal, they race
 MAX_SLOW_SECONDS = 60.0
 MAX_CHAIN = 100
 TRUNCATE_FRACTION = 0.4
