@@ -1,0 +1,84 @@
+"""Look inside a sample comparison: what the curated and random sets hold, and where the
+trained models' zero-shot accuracy comes from.
+
+    .venv/bin/python benchmarks/compare_inspect.py composition --sample data/sample \\
+        --curated out/compare_sample/curated --pool out/compare_sample/pool [--seed 0]
+    .venv/bin/python benchmarks/compare_inspect.py per-class --model curate-micro-rn \\
+        out/compare_sample/compare/runs/*/model.pt [--limit 10000]
+
+`composition` joins the sets with the sample's manifest on uid and prints, per set, rows by
+kind and, for Fashion-MNIST pairs, by injected defect and by label (the random subset is the
+one `curate compare` draws for --seed). `per-class` prints each model's zero-shot top-1 on
+Fashion-MNIST's test split, its recall per class and how many images it assigns to each class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def composition(args) -> None:
+    from collections import Counter
+
+    from curate.io import shards
+    from curate.validate.compare import downloaded, random_subset
+
+    manifest = shards.read_table(os.path.join(args.sample, "manifest.parquet")).to_pylist()
+    by_uid: dict[str, dict] = {}
+    for r in manifest:  # an exact_duplicate row shares its uid with the earlier row ingest keeps
+        if r["uid"] is not None:
+            by_uid.setdefault(r["uid"], r)
+    curated = downloaded(shards.read_table(shards.join(args.curated, "kept", "*.parquet")))
+    pool = downloaded(shards.read_table(shards.join(args.pool, "kept", "*.parquet")))
+    sets = {"curated": curated, f"random (seed {args.seed})": random_subset(pool, curated.num_rows, args.seed), "pool": pool}
+    for name, table in sets.items():
+        rows = [by_uid[u] for u in table["uid"].to_pylist()]
+        fashion = [r for r in rows if r["kind"] == "fashion"]
+        labels = Counter(r["label"] for r in fashion)
+        print(f"{name}: {len(rows)} pairs; by kind {dict(Counter(r['kind'] for r in rows).most_common())}")
+        print(f"  fashion pairs by defect {dict(Counter(r['defect'] for r in fashion).most_common())}")
+        print(f"  fashion pairs by label {[labels.get(i, 0) for i in range(10)]}")
+
+
+def per_class(args) -> None:
+    import numpy as np
+
+    from curate.validate import evaluate as ev
+    from curate.validate import models
+
+    dataset, templates = ev.load_dataset("fashion-mnist", args.limit)
+    print("classes:", ", ".join(dataset.classnames))
+    for path in args.checkpoints:
+        model, _, preprocess, tokenizer = models.create(args.model, path)
+        model.eval()
+        weights = ev.classifier(model, tokenizer, dataset.classnames, templates)
+        pred = (ev.encode_images(model, preprocess, dataset.images) @ weights.T).argmax(1)
+        recall = [float((pred[dataset.labels == c] == c).mean()) for c in range(len(dataset.classnames))]
+        print(f"{path}: top-1 {float((pred == dataset.labels).mean()):.3f}; recall per class "
+              f"{' '.join(f'{r:.2f}' for r in recall)}; assigned {np.bincount(pred, minlength=len(recall)).tolist()}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("composition")
+    c.add_argument("--sample", required=True)
+    c.add_argument("--curated", required=True)
+    c.add_argument("--pool", required=True)
+    c.add_argument("--seed", type=int, default=0)
+    k = sub.add_parser("per-class")
+    k.add_argument("--model", default="curate-micro-rn")
+    k.add_argument("--limit", type=int, default=10000)
+    k.add_argument("checkpoints", nargs="+")
+    args = p.parse_args(argv)
+    composition(args) if args.command == "composition" else per_class(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
