@@ -60,8 +60,6 @@ def attach(
 ) -> tuple[pa.Table, pa.Table]:
     """(rows that decoded, with the score columns; removed ``decode_error`` records)."""
     kept = table.take(pa.array(ok, pa.int64()))
-    names = ["clip_score", "synthetic_caption", "synthetic_score"]
-    kept = kept.drop_columns([n for n in names if n in kept.column_names])
     n = kept.num_rows
     columns = {
         "clip_score": pa.array(np.asarray(clip_score, np.float32).reshape(n)),
@@ -72,8 +70,8 @@ def attach(
             else pa.nulls(n, pa.float32())
         ),
     }
-    for name in names:
-        kept = schema.with_column(kept, name, columns[name])
+    for name, values in columns.items():  # replaced where a rerun's input carries them
+        kept = schema.with_column(kept, name, values)
     bad = table.take(pa.array([i for i, _ in errors], pa.int64()))
     return kept, schema.removed(bad, STAGE, "decode_error", [e for _, e in errors])
 

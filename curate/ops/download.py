@@ -237,7 +237,6 @@ def split_results(table, results):
     from curate import schema
 
     download_cols = [c for c in results.column_names if c != "uid"]
-    table = table.drop_columns([c for c in download_cols if c in table.column_names])
     table = table.sort_by("uid")
     index = pc.index_in(table["uid"], value_set=results["uid"])
     if index.null_count:
