@@ -70,8 +70,11 @@ def _pool(server) -> tuple[pa.Table, dict[str, str | None]]:
     expected = {server.base_url + path: reason for path, reason in CASES.items()}
     expected[f"http://127.0.0.1:{REFUSED_PORT}/img/a0.png"] = "connection_refused"
     expected["ftp://127.0.0.1/a0.png"] = "unsafe_url"
-    urls = sorted(expected)
-    table = pa.table(
+    return _table(sorted(expected)), expected
+
+
+def _table(urls: list[str]) -> pa.Table:
+    return pa.table(
         {
             "uid": [schema.make_uid(u, f"caption of {u}") for u in urls],
             "url": urls,
@@ -79,7 +82,6 @@ def _pool(server) -> tuple[pa.Table, dict[str, str | None]]:
             "source": ["pool.parquet"] * len(urls),
         }
     )
-    return table, expected
 
 
 def _run(tmp: Path, name: str, table: pa.Table, beam_args, **overrides) -> tuple[dict, Path]:
@@ -145,9 +147,7 @@ def test_rerun_resumes_from_complete_shards(server, tmp_path, beam_args):
     # Twelve quick URLs (the server ignores the query), so that hashing uids - which embed
     # the server's random port - into 6 shards cannot put them all in one (with the five
     # quick CASES alone that happened about once in 80 runs).
-    urls = [f"{server.base_url}/img/a{i % 3}.png?copy={i}" for i in range(12)]
-    table = pa.table({"uid": [schema.make_uid(u, f"caption {u}") for u in urls], "url": urls,
-                      "text": [f"caption {u}" for u in urls], "source": ["pool.parquet"] * len(urls)})
+    table = _table([f"{server.base_url}/img/a{i % 3}.png?copy={i}" for i in range(12)])
     _, out = _run(tmp_path, "out", table, beam_args, shard_size=2)
     first = _shard_files(out)
     kept_first = shards.read_table(str(out / "kept")).sort_by("uid")
