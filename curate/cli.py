@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "eval": "eval",
     "compare": "compare",
+    "train-filter": "train_filter",
 }
 
 

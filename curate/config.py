@@ -255,7 +255,8 @@ class CapFiltConfig:
 
     A captioner (open_clip CoCa) writes `synthetic_caption` per image by nucleus sampling
     (top_p 0.9, BLIP), seeded per pair from (uid, stage, seed); a filter (any open_clip CLIP,
-    or a `curate train` checkpoint: a DFN-style bootstrapped filter) writes `clip_score` and
+    a `curate train` checkpoint, or a cross-fitted set of them from `curate train-filter`:
+    BLIP/DFN-style bootstrapped filters) writes `clip_score` and
     `synthetic_score`, the cosines of the image with the web and the synthetic caption.
     Then one threshold decides: absolute (`threshold`; LAION used 0.28 with ViT-B/32), or
     with `keep_top_percent` > 0 the (100 - keep_top_percent)-th percentile of clip_score over
@@ -264,7 +265,7 @@ class CapFiltConfig:
     because of its synthetic caption keeps both captions and both scores."""
 
     filter_model: str = field(default="ViT-B-32", metadata={"help": "filter: open_clip model name, config .json, local-dir:/hf-hub: ('' : read from the checkpoint)"})
-    filter_pretrained: str = field(default="laion2b_s34b_b79k", metadata={"help": "filter: open_clip pretrained tag or checkpoint file (e.g. curate train's model.pt)"})
+    filter_pretrained: str = field(default="laion2b_s34b_b79k", metadata={"help": "filter: open_clip pretrained tag, checkpoint file (e.g. curate train's model.pt), or a cross-fitted filter set (curate train-filter's filters.json: each pair scored by the fold model that never saw it)"})
     captioner_model: str = field(default="coca_ViT-B-32", metadata={"help": "captioner: open_clip CoCa model name or config .json; none: filter only"})
     captioner_pretrained: str = field(default="mscoco_finetuned_laion2b_s13b_b90k", metadata={"help": "captioner: open_clip pretrained tag or checkpoint file"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu or cuda[:n]"})

@@ -7,6 +7,9 @@ the synthetic caption: the cosine of the L2-normalised image and text embeddings
 and filter are separate models (BLIP found shared weights hurt). Both are loaded once per
 worker (RunInference's shared handle) through ``curate.models.clip.load_open_clip``, so they
 take the same names, tags, config files and ``curate train`` checkpoints as stage ``embed``.
+The filter may also be a cross-fitted set (``curate train-filter``'s ``filters.json``): one
+model per fold, and each pair is scored by its fold's model (``ops.fold_of``), the one
+trained without it.
 
 Sampling is our own loop over CoCa's forward rather than ``CoCa.generate``: ``generate``
 draws from torch's global generator (one stream for the whole batch; racy between threads)
@@ -48,9 +51,52 @@ class Scored:
 
 @dataclass
 class CapFiltModels:
-    filter: LoadedModel
+    """``filters``: one model, or one per fold of a cross-fitted set (row of fold k scored by
+    ``filters[k]``, see ``ops.fold_of`` with ``fold_seed``)."""
+
+    filters: list[LoadedModel]
     tokenizer: Any
     captioner: LoadedModel | None
+    fold_seed: int = 0
+
+
+# A cross-fitted filter set (``curate train-filter``): a JSON file naming one checkpoint per
+# fold, given as the filter's ``pretrained``.
+FILTER_SET_KIND = "curate-cross-fitted-filter"
+
+
+@dataclass(frozen=True)
+class FilterSet:
+    model: str  # open_clip name every fold's checkpoint loads with
+    checkpoints: tuple[str, ...]  # fold k's model; absolute paths
+    fold_seed: int
+
+    @property
+    def folds(self) -> int:
+        return len(self.checkpoints)
+
+
+def read_filter_set(path: str) -> FilterSet | None:
+    """The filter set a ``.json`` file describes, or None for any other file (a checkpoint).
+    Checkpoint paths in the file are relative to its folder."""
+    import json
+    import os
+
+    if not path.endswith(".json") or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or doc.get("kind") != FILTER_SET_KIND:
+        raise ValueError(f"{path}: not a filter set (kind must be {FILTER_SET_KIND!r}; `curate train-filter` writes one)")
+    checkpoints = doc.get("checkpoints") or []
+    if not isinstance(checkpoints, list) or not checkpoints or len(checkpoints) != doc.get("folds"):
+        raise ValueError(f"{path}: 'checkpoints' must list one checkpoint per fold ({doc.get('folds')} folds)")
+    base = os.path.dirname(os.path.abspath(path))
+    paths = tuple(os.path.join(base, c) for c in checkpoints)
+    missing = [c for c in paths if not os.path.isfile(c)]
+    if missing:
+        raise ValueError(f"{path}: checkpoints not found: {missing}")
+    return FilterSet(str(doc["model"]), paths, int(doc.get("fold_seed", 0)))
 
 
 def model_name(model: str, pretrained: str) -> str:
@@ -67,12 +113,17 @@ def model_name(model: str, pretrained: str) -> str:
     return model
 
 
-def load_filter(model: str, pretrained: str, device: str) -> tuple[LoadedModel, Any]:
-    """(eval-mode CLIP, its tokenizer)."""
+def load_filters(model: str, pretrained: str, device: str) -> tuple[list[LoadedModel], Any, int]:
+    """(eval-mode CLIPs, their tokenizer, fold seed): one model, or every fold's model when
+    ``pretrained`` is a filter set (its own model name wins over ``model``)."""
     import open_clip
 
-    loaded = load_open_clip(model, pretrained, device)
-    return loaded, open_clip.get_tokenizer(model_name(model, pretrained))
+    fs = read_filter_set(pretrained) if pretrained else None
+    if fs is None:
+        loaded = load_open_clip(model, pretrained, device)
+        return [loaded], open_clip.get_tokenizer(model_name(model, pretrained)), 0
+    filters = [load_open_clip(fs.model, c, device) for c in fs.checkpoints]
+    return filters, open_clip.get_tokenizer(model_name(fs.model, fs.checkpoints[0])), fs.fold_seed
 
 
 def load_captioner(model: str, pretrained: str, device: str) -> LoadedModel:
@@ -209,13 +260,13 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
         return bool(self.captioner_model or self.captioner_pretrained)
 
     def load_model(self) -> CapFiltModels:
-        filt, tokenizer = load_filter(self.filter_model, self.filter_pretrained, self.device)
+        filters, tokenizer, fold_seed = load_filters(self.filter_model, self.filter_pretrained, self.device)
         cap = (
             load_captioner(self.captioner_model, self.captioner_pretrained, self.device)
             if self.captions
             else None
         )
-        return CapFiltModels(filt, tokenizer, cap)
+        return CapFiltModels(filters, tokenizer, cap, fold_seed)
 
     def score(self, table: pa.Table, models: CapFiltModels) -> Scored:
         from curate.io import tars
@@ -230,17 +281,25 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
             if models.captioner is None:
                 return Scored(ok, empty, None, None, errors)
             return Scored(ok, empty, [], empty, errors)
-        texts = table["text"].to_pylist()
-        feats = image_features(models.filter, decoded, self.batch_size)
-        web = text_scores(models.filter, models.tokenizer, feats, [texts[i] for i in ok], self.batch_size)
+        texts = [table["text"][i].as_py() for i in ok]
+        uids = [table["uid"][i].as_py() for i in ok]
         captions = synthetic = None
         if models.captioner is not None:
-            uids = table["uid"].to_pylist()
-            seeds = ops.caption_seeds([uids[i] for i in ok], self.seed)
+            seeds = ops.caption_seeds(uids, self.seed)
             captions = caption_images(
                 models.captioner, decoded, seeds, self.top_p, self.max_tokens, self.min_tokens, self.batch_size
             )
-            synthetic = text_scores(models.filter, models.tokenizer, feats, captions, self.batch_size)
+            synthetic = np.zeros(len(ok), np.float32)
+        web = np.zeros(len(ok), np.float32)
+        folds = ops.fold_of(uids, len(models.filters), models.fold_seed)
+        for k, filt in enumerate(models.filters):  # a row is scored by its fold's model only
+            rows = np.flatnonzero(folds == k)
+            if not len(rows):
+                continue
+            feats = image_features(filt, [decoded[i] for i in rows], self.batch_size)
+            web[rows] = text_scores(filt, models.tokenizer, feats, [texts[i] for i in rows], self.batch_size)
+            if captions is not None:
+                synthetic[rows] = text_scores(filt, models.tokenizer, feats, [captions[i] for i in rows], self.batch_size)
         return Scored(ok, web, captions, synthetic, errors)
 
     def run_inference(

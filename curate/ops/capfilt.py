@@ -44,6 +44,20 @@ def caption_seeds(uids: list[str], seed: int) -> list[int]:
     return out
 
 
+def fold_of(uids: list[str], folds: int, seed: int = 0) -> np.ndarray:
+    """Each pair's fold (0 .. folds-1) from (uid, seed) alone, for cross-fitted filters:
+    the filter of fold k is trained on every fold but k and scores only fold k, so no pair
+    is scored by a model that saw it (a model scores the pairs it was trained on too well,
+    mismatched captions included). Stable across batchings, reruns and runners."""
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    out = np.empty(len(uids), np.int64)
+    for i, uid in enumerate(uids):
+        d = hashlib.blake2b(f"{uid}\x00{STAGE}-fold\x00{seed}".encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(d, "little") % folds
+    return out
+
+
 def clean_caption(decoded: str) -> str:
     """The text of a decoded token sequence: up to the first end token, without the start."""
     text = decoded.split("<end_of_text>", 1)[0].replace("<start_of_text>", "")
