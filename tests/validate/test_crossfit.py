@@ -124,19 +124,20 @@ def test_cross_fitted_filters_rank_swapped_captions_last(tmp_path):
     """A pool of coloured squares where one caption in eight names another colour: filters
     trained from scratch on that pool, cross-fitted, give the swapped captions the lowest
     scores (each scored by the filter that never saw it)."""
-    table = make_run(tmp_path / "r", n=96)
+    table = make_run(tmp_path / "r", n=128)
     names = list(COLOURS)
     texts = table["text"].to_pylist()
     swapped = np.zeros(len(texts), bool)
-    for i in range(0, len(texts), 8):
-        right = names[i % len(names)]
-        texts[i] = texts[i].replace(right, names[(i + 2) % len(names)])
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(texts), len(texts) // 8, replace=False):
+        right = i % len(names)  # make_run colours row i with names[i % 4]
+        texts[i] = texts[i].replace(names[right], names[(right + 1 + rng.integers(3)) % len(names)])
         swapped[i] = True
     table = schema.with_column(table, "text", pa.array(texts))
     pq.write_table(table, tmp_path / "r" / "run" / "kept" / "part-00000-of-00001.parquet")
     train_filters(FilterTrainConfig(
         input=str(tmp_path / "r" / "run"), output=str(tmp_path / "f"), folds=2, model="curate-tiny-vit",
-        batch_size=16, epochs=30, lr=2e-3, device="cpu",
+        batch_size=16, epochs=30, lr=1e-3, device="cpu",
     ), log=lambda s: None)
     handler = CapFiltScorer("", str(tmp_path / "f" / "filters.json"), device="cpu")
     scores = handler.score(table, handler.load_model()).clip_score
