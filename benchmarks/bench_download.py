@@ -60,7 +60,7 @@ def make_images(folder: Path, count: int) -> list[str]:
 def serve(root: str, port_queue) -> None:
     from curate.sample.server import SampleServer
 
-    srv = SampleServer(root, port=0).start()
+    srv = SampleServer(root, port=0).bind()
     port_queue.put(srv.port)
     srv.serve_forever()
 

@@ -28,12 +28,10 @@ def main(args, beam_args) -> int:
     recorded = json.loads(manifest.read_text()) if manifest.is_file() else {}
     port = args.port if args.port is not None else recorded.get("port", DEFAULT_PORT)
     slow = args.slow_seconds if args.slow_seconds is not None else DEFAULT_SLOW_SECONDS
-    server = SampleServer(args.root, host=args.host, port=port, slow_seconds=slow).start()
-    print(f"serving {args.root}/images at {server.base_url}/ (Ctrl-C to stop)", flush=True)
+    server = SampleServer(args.root, host=args.host, port=port, slow_seconds=slow).bind()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
+        print(f"serving {args.root}/images at {server.base_url}/ (Ctrl-C to stop)", flush=True)
+        server.serve_forever()  # returns on Ctrl-C; requests wait in the socket's backlog until then
+    except KeyboardInterrupt:  # Ctrl-C before the loop began
         server.stop()
     return 0

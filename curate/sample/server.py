@@ -203,7 +203,8 @@ class SampleServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> SampleServer:
+    def bind(self) -> SampleServer:
+        """Open the listening socket (the port is known from here on); serve nothing yet."""
         if self._httpd is not None:
             return self
         server_cls = _Server6 if ":" in self.host else _Server
@@ -213,8 +214,15 @@ class SampleServer:
         httpd.stopping = threading.Event()
         self.port = httpd.server_address[1]
         self._httpd = httpd
+        return self
+
+    def start(self) -> SampleServer:
+        """Serve from a background thread (tests, benchmarks, `curate demo`)."""
+        if self._thread is not None:
+            return self
+        self.bind()
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="sample-server"
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="sample-server"
         )
         self._thread.start()
         return self
@@ -223,18 +231,25 @@ class SampleServer:
         if self._httpd is None:
             return
         self._httpd.stopping.set()
-        self._httpd.shutdown()
+        if self._thread is not None:
+            self._httpd.shutdown()
         self._httpd.server_close()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
 
     def serve_forever(self) -> None:
-        """Block until KeyboardInterrupt (``curate serve``)."""
-        self.start()
+        """Serve from the calling thread until KeyboardInterrupt (``curate serve``), then
+        close. The loop is the server's own, as ``python -m http.server`` runs it: Ctrl-C
+        lands in its select() and nothing has to be joined under a signal."""
+        if self._thread is not None:
+            raise RuntimeError("already serving from a background thread (start()); use stop()")
+        self.bind()
         try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+            self._httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
         finally:
             self.stop()
 

@@ -141,3 +141,13 @@ def test_stop_releases_a_sleeping_slow_request(tmp_path, png):
     s.stop()
     assert time.monotonic() - t < 5
     conn.close()
+
+
+def test_serve_forever_refuses_a_server_already_serving_in_the_background(tmp_path):
+    (tmp_path / "images").mkdir()
+    s = SampleServer(tmp_path, port=0).start()
+    try:
+        with pytest.raises(RuntimeError, match="background thread"):
+            s.serve_forever()
+    finally:
+        s.stop()
