@@ -4,6 +4,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pyarrow.parquet as pq
@@ -37,11 +38,16 @@ def test_serve_until_ctrl_c(tmp_path):
     assert main(["sample", "--output", str(out), "--size", "120"]) == 0
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     row = next(r for r in manifest if r["defect"] == "none")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from curate.cli import main; sys.exit(main(sys.argv[1:]))",
-         "serve", "--root", str(out), "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
-    )
+    err_path = tmp_path / "serve.stderr"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c",
+             # SIGUSR1 dumps every thread's stack: if Ctrl-C ever hangs, the failure says where
+             "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "from curate.cli import main; sys.exit(main(sys.argv[1:]))",
+             "serve", "--root", str(out), "--port", "0"],
+            stdout=subprocess.PIPE, stderr=err, text=True,
+        )
     try:
         line = proc.stdout.readline()
         assert "serving" in line and "http://127.0.0.1:" in line
@@ -49,7 +55,13 @@ def test_serve_until_ctrl_c(tmp_path):
         with OPENER.open(f"{base}/img/{row['image']}", timeout=5) as r:
             assert r.read() == (out / "images" / row["image"]).read_bytes()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            pytest.fail("curate serve did not exit within 10 s of SIGINT; its threads:\n" + err_path.read_text())
+        assert code == 0, err_path.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
