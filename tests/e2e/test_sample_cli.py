@@ -32,8 +32,15 @@ def test_sample_then_ingest(tmp_path, beam_args, capsys):
     assert shards.read_table(str(run / "kept")).num_rows == 150 - sum(doc["expected"]["ingest"].values())
 
 
+def _default_sigint():
+    # A shell's background job (nohup ... &) starts with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the disposition a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
-def test_serve_until_ctrl_c(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_serve_until_ctrl_c(tmp_path, sig):
     out = tmp_path / "sample"
     assert main(["sample", "--output", str(out), "--size", "120"]) == 0
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
@@ -46,7 +53,7 @@ def test_serve_until_ctrl_c(tmp_path):
              "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
              "from curate.cli import main; sys.exit(main(sys.argv[1:]))",
              "serve", "--root", str(out), "--port", "0"],
-            stdout=subprocess.PIPE, stderr=err, text=True,
+            stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=_default_sigint,
         )
     try:
         line = proc.stdout.readline()
@@ -54,13 +61,13 @@ def test_serve_until_ctrl_c(tmp_path):
         base = line.split(" at ")[1].split("/ ")[0]
         with OPENER.open(f"{base}/img/{row['image']}", timeout=5) as r:
             assert r.read() == (out / "images" / row["image"]).read_bytes()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         try:
             code = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGUSR1)
             time.sleep(1)
-            pytest.fail("curate serve did not exit within 10 s of SIGINT; its threads:\n" + err_path.read_text())
+            pytest.fail(f"curate serve did not exit within 10 s of {sig.name}; its threads:\n" + err_path.read_text())
         assert code == 0, err_path.read_text()
     finally:
         if proc.poll() is None:
