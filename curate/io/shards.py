@@ -33,8 +33,18 @@ def join(*parts: str) -> str:
 
 
 def makedirs(path: str) -> None:
-    if FileSystems.get_scheme(path) in (None, "file") and not FileSystems.exists(path):
+    """Create a local folder (and its parents) if missing; object stores have no folders.
+
+    Safe when several workers create the same folder at once: checking first and creating
+    after raced (four worker processes writing shards into one new kept/ folder), so create,
+    and accept "already exists" when the folder is there."""
+    if FileSystems.get_scheme(path) not in (None, "file"):
+        return
+    try:
         FileSystems.mkdirs(path)
+    except OSError:
+        if not FileSystems.exists(path):
+            raise
 
 
 def write_bytes(path: str, data: bytes) -> None:
