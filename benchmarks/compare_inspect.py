@@ -5,11 +5,17 @@ trained models' zero-shot accuracy comes from.
         --curated out/compare_sample/curated --pool out/compare_sample/pool [--seed 0]
     .venv/bin/python benchmarks/compare_inspect.py per-class --model curate-micro-rn \\
         out/compare_sample/compare/runs/*/model.pt [--limit 10000]
+    .venv/bin/python benchmarks/compare_inspect.py probe --model curate-micro-rn \\
+        out/compare_sample/compare/runs/*/model.pt [--train 5000]
 
 `composition` joins the sets with the sample's manifest on uid and prints, per set, rows by
 kind and, for Fashion-MNIST pairs, by injected defect and by label (the random subset is the
 one `curate compare` draws for --seed). `per-class` prints each model's zero-shot top-1 on
 Fashion-MNIST's test split, its recall per class and how many images it assigns to each class.
+`probe` prints each model's zero-shot top-1 next to a linear probe's (logistic regression on
+its image embeddings of --train class-balanced training images, scored on the whole test
+split), then mean ± std per run-folder prefix (curated, random, pool): whether the seed
+spread lives in the image tower or in grounding the class names.
 """
 
 from __future__ import annotations
@@ -63,6 +69,35 @@ def per_class(args) -> None:
               f"{' '.join(f'{r:.2f}' for r in recall)}; assigned {np.bincount(pred, minlength=len(recall)).tolist()}")
 
 
+def probe(args) -> None:
+    import re
+    from collections import defaultdict
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from curate.validate import evaluate as ev
+    from curate.validate import models
+
+    test, templates = ev.load_dataset("fashion-mnist", None)
+    train, _ = ev.load_dataset("fashion-mnist-train", args.train)
+    groups = defaultdict(lambda: defaultdict(list))
+    for path in args.checkpoints:
+        model, _, preprocess, tokenizer = models.create(args.model, path)
+        model.eval()
+        x_test = ev.encode_images(model, preprocess, test.images)
+        zero_shot = float(((x_test @ ev.classifier(model, tokenizer, test.classnames, templates).T).argmax(1) == test.labels).mean())
+        clf = LogisticRegression(max_iter=2000, C=10.0).fit(ev.encode_images(model, preprocess, train.images), train.labels)
+        linear = float((clf.predict(x_test) == test.labels).mean())
+        arm = re.sub(r"-seed\d+$", "", os.path.basename(os.path.dirname(path)))
+        groups[arm]["zero-shot"].append(zero_shot)
+        groups[arm]["linear probe"].append(linear)
+        print(f"{path}: zero-shot {100 * zero_shot:.1f}, linear probe {100 * linear:.1f}", flush=True)
+    for arm, metrics in groups.items():
+        print(arm + ": " + "; ".join(f"{m} {100 * np.mean(v):.1f} ± {100 * np.std(v, ddof=1) if len(v) > 1 else 0:.1f}"
+                                     for m, v in metrics.items()))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -75,8 +110,12 @@ def main(argv=None) -> int:
     k.add_argument("--model", default="curate-micro-rn")
     k.add_argument("--limit", type=int, default=10000)
     k.add_argument("checkpoints", nargs="+")
+    b = sub.add_parser("probe")
+    b.add_argument("--model", default="curate-micro-rn")
+    b.add_argument("--train", type=int, default=5000, help="class-balanced Fashion-MNIST training images for the probe")
+    b.add_argument("checkpoints", nargs="+")
     args = p.parse_args(argv)
-    composition(args) if args.command == "composition" else per_class(args)
+    {"composition": composition, "per-class": per_class, "probe": probe}[args.command](args)
     return 0
 
 
