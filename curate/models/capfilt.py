@@ -281,8 +281,8 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
             if models.captioner is None:
                 return Scored(ok, empty, None, None, errors)
             return Scored(ok, empty, [], empty, errors)
-        texts = [table["text"][i].as_py() for i in ok]
-        uids = [table["uid"][i].as_py() for i in ok]
+        texts = table["text"].take(ok).to_pylist()
+        uids = table["uid"].take(ok).to_pylist()
         captions = synthetic = None
         if models.captioner is not None:
             seeds = ops.caption_seeds(uids, self.seed)

@@ -34,14 +34,17 @@ STAGE = "capfilt"
 NUM_QUANTILES = 1001
 
 
+def _uid_hash(uid: str, purpose: str, seed: int) -> int:
+    """64 bits of blake2b over (uid, purpose, seed): per-pair draws that reruns, retries,
+    batchings and runners all agree on."""
+    d = hashlib.blake2b(f"{uid}\x00{purpose}\x00{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(d, "little")
+
+
 def caption_seeds(uids: list[str], seed: int) -> list[int]:
     """One sampling seed per pair from (uid, stage, seed): reruns, retries, batchings and
     runners draw the same caption for the same pair."""
-    out = []
-    for uid in uids:
-        d = hashlib.blake2b(f"{uid}\x00{STAGE}\x00{seed}".encode(), digest_size=8).digest()
-        out.append(int.from_bytes(d, "little") & (2**63 - 1))
-    return out
+    return [_uid_hash(uid, STAGE, seed) & (2**63 - 1) for uid in uids]
 
 
 def fold_of(uids: list[str], folds: int, seed: int = 0) -> np.ndarray:
@@ -51,11 +54,7 @@ def fold_of(uids: list[str], folds: int, seed: int = 0) -> np.ndarray:
     mismatched captions included). Stable across batchings, reruns and runners."""
     if folds < 1:
         raise ValueError(f"folds must be >= 1, got {folds}")
-    out = np.empty(len(uids), np.int64)
-    for i, uid in enumerate(uids):
-        d = hashlib.blake2b(f"{uid}\x00{STAGE}-fold\x00{seed}".encode(), digest_size=8).digest()
-        out[i] = int.from_bytes(d, "little") % folds
-    return out
+    return np.array([_uid_hash(uid, f"{STAGE}-fold", seed) % folds for uid in uids], np.int64)
 
 
 def clean_caption(decoded: str) -> str:
