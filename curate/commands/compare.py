@@ -21,10 +21,7 @@ def main(args, beam_args) -> int:
     from curate.commands.stage import stage_values
     from curate.validate.compare import CompareConfig, run_compare
 
-    values = stage_values(args, CompareConfig)
-    for name in ("curated", "pool", "output"):
-        if not values.get(name):
-            raise ValueError(f"--{name} is required")
+    values = stage_values(args, CompareConfig, required=("curated", "pool", "output"))
     for name, cast in (("seeds", int), ("arms", str), ("datasets", str), ("retrieval", str)):
         if name in values:
             values[name] = tuple(cast(v) for v in values[name] if v != "none")

@@ -66,12 +66,18 @@ def add_arguments_for(name: str, parser: argparse.ArgumentParser) -> None:
     add_stage_flags(parser, cfg.STAGE_CONFIGS[_stage(name)])
 
 
-def stage_values(args, config_cls) -> dict:
-    return {
+def stage_values(args, config_cls, required: tuple[str, ...] = ()) -> dict:
+    """The fields of `config_cls` given on the command line; each of `required` must be
+    given and not empty (dataclass fields without a default are left to the command)."""
+    values = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(config_cls)
         if getattr(args, f.name, None) is not None
     }
+    for name in required:
+        if not values.get(name):
+            raise ValueError(f"--{name.replace('_', '-')} is required")
+    return values
 
 
 def main_for(name: str, args, beam_args: list[str]) -> int:

@@ -25,10 +25,7 @@ def main(args, beam_args) -> int:
     from curate.commands.stage import stage_values
     from curate.validate.train import TrainConfig, train
 
-    values = stage_values(args, TrainConfig)
-    for name in ("train_data", "output"):
-        if not values.get(name):
-            raise ValueError(f"--{name.replace('_', '-')} is required")
+    values = stage_values(args, TrainConfig, required=("train_data", "output"))
     config = TrainConfig(**values)
 
     def show(entry):

@@ -25,10 +25,7 @@ def main(args, beam_args) -> int:
     from curate.commands.stage import stage_values
     from curate.validate.crossfit import FilterTrainConfig, train_filters
 
-    values = stage_values(args, FilterTrainConfig)
-    for name in ("input", "output"):
-        if not values.get(name):
-            raise ValueError(f"--{name} is required")
+    values = stage_values(args, FilterTrainConfig, required=("input", "output"))
     doc = train_filters(FilterTrainConfig(**values), log=lambda s: print(s, flush=True))
     print(f"{doc['folds']} filter(s) in {values['output']}; give {values['output']}/filters.json to capfilt as --filter-pretrained")
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
@@ -99,11 +99,10 @@ def train_filters(config: FilterTrainConfig, log=print) -> dict:
         "checkpoints": checkpoints,
         "rows_per_fold": fold_rows,
         "trained_on": os.path.abspath(config.input),
-        "config": {k: v for k, v in config.__dict__.items()},
+        "config": asdict(config),
         "runs": runs,
     }
     os.makedirs(config.output, exist_ok=True)
     with open(os.path.join(config.output, "filters.json"), "w") as f:
         json.dump(doc, f, indent=2)
     return doc
-
