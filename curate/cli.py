@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "decontaminate": "stage",
     "semdedup": "stage",
     "capfilt": "stage",
+    "retrieve": "stage",
     "export": "export",
     "train": "train",
     "eval": "eval",

@@ -293,6 +293,33 @@ class CapFiltConfig:
         _check(self.max_pixels >= 1, "capfilt.max_pixels", ">= 1", self.max_pixels)
 
 
+@dataclass(frozen=True)
+class RetrieveConfig:
+    """Stage `retrieve`: DINOv2's retrieval from a curated seed set (LVD-142M). Every seed
+    image (e.g. a task's training images) keeps its `neighbours` nearest pool images by
+    embedding cosine; the rest are removed (not_retrieved). Needs the `embedding` column
+    (stage embed); the seeds are embedded with the embed stage's model (or `model` here).
+
+    A seed set targets the tasks it comes from (DataComp's image-based filter uses ImageNet's
+    training set the same way): pool images unlike every seed are dropped, whatever else
+    they would teach."""
+
+    seed_images: str = field(default="", metadata={"help": "folder or glob of seed images, or fashion-mnist-train / fashion-mnist-test"})
+    seed_limit: int = field(default=0, metadata={"help": "use only the first N seed images in name order (0: all)"})
+    neighbours: int = field(default=4, metadata={"help": "pool images kept per seed (DINOv2: 4 for its large seed sets)"})
+    min_cosine: float = field(default=-1.0, metadata={"help": "also require this cosine to the nearest seed (-1: no floor)"})
+    model: str = field(default="", metadata={"help": "model for seed embeddings ('' : the run's embed stage model)"})
+    pretrained: str = field(default="", metadata={"help": "pretrained tag or checkpoint for `model`"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:n]"})
+
+    def __post_init__(self):
+        _check(bool(self.seed_images), "retrieve.seed_images", "a folder, glob or dataset name", self.seed_images)
+        _check(self.seed_limit >= 0, "retrieve.seed_limit", ">= 0", self.seed_limit)
+        _check(self.neighbours >= 1, "retrieve.neighbours", ">= 1", self.neighbours)
+        _check(-1.0 <= self.min_cosine <= 1.0, "retrieve.min_cosine", "in [-1, 1] (a cosine)", self.min_cosine)
+        _check(self.device == "auto" or self.device.startswith(("cpu", "cuda")), "retrieve.device", "auto, cpu or cuda[:n]", self.device)
+
+
 # Stage name -> config class. Stages add themselves here; curate.pipeline.STAGES orders them.
 STAGE_CONFIGS: dict[str, type] = {
     "ingest": IngestConfig,
@@ -305,6 +332,7 @@ STAGE_CONFIGS: dict[str, type] = {
     "decontaminate": DecontaminateConfig,
     "semdedup": SemDedupConfig,
     "capfilt": CapFiltConfig,
+    "retrieve": RetrieveConfig,
 }
 
 

@@ -92,6 +92,12 @@ def _capfilt(c, run):
     return CaptionAndFilter(c, run.seed, shards.join(run.output, "capfilt.json"))
 
 
+def _retrieve(c, run):
+    from curate.transforms.retrieve import RetrieveBySeeds
+
+    return RetrieveBySeeds(c, run.stages.get("embed"))
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
@@ -104,6 +110,7 @@ STAGES: list[StageSpec] = [
     StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
     StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
     StageSpec("capfilt", _capfilt, "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold"),
+    StageSpec("retrieve", _retrieve, "DINOv2 retrieval: keep each seed image's nearest pool images by embedding"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

@@ -63,6 +63,9 @@ OPTIONAL_FIELDS: tuple[pa.Field, ...] = (
     pa.field("clip_score", pa.float32()),
     pa.field("synthetic_caption", pa.string()),
     pa.field("synthetic_score", pa.float32()),
+    # retrieve
+    pa.field("seed_cosine", pa.float32()),  # cosine to the nearest seed image
+    pa.field("seed_rank", pa.int32()),  # best rank in any seed's neighbour list (1 = nearest); null: none
 )
 
 PAIR_FIELDS: tuple[pa.Field, ...] = CORE_FIELDS + OPTIONAL_FIELDS

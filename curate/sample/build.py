@@ -43,7 +43,7 @@ REDIRECT_CHAIN = 40  # > urllib's 10 and requests' 30 redirects: every client gi
 
 # Pipeline order (DESIGN.md): what `expect_stage` is ordered by.
 STAGE_ORDER = ("ingest", "filter", "dedup_text", "balance", "download", "dedup_images",
-               "embed", "semdedup", "capfilt", "export")
+               "embed", "semdedup", "capfilt", "retrieve", "export")
 
 IMG2DATASET_277 = "https://github.com/rom1504/img2dataset/issues/277"
 

@@ -1,0 +1,149 @@
+"""Retrieval from a curated seed set (stage ``retrieve``), as DINOv2 built LVD-142M.
+
+DINOv2's "sample-based" retrieval: for every image of a curated seed set (for a task, its
+training images), the ``k`` nearest pool images by cosine of their embeddings are kept
+(k = 4 for their largest seed sets); a pool image nobody retrieves is removed. DataComp's
+"image-based filtering" baseline does the same with ImageNet's training set as seeds
+(nearest k-means cluster instead of nearest neighbours). Both target the data a model will
+be evaluated on: a seed set is a choice of tasks, and what it leaves out is lost.
+
+Score, then decide: each pool pair gets ``seed_cosine`` (cosine to its nearest seed) and
+``seed_rank`` (the best rank it has in any seed's neighbour list, 1 = some seed's nearest
+pool image; null when no seed ranks it within ``k``). Kept iff seed_rank <= k (and
+seed_cosine >= min_cosine when one is set). A smaller k can be applied to stored ranks
+without recomputing. Reason ``not_retrieved``, the detail names the nearest seed.
+
+The neighbour lists are a global fact: each batch yields every seed's best ``k`` among its
+rows, and those merge (a combiner) into the pool-wide best ``k``. Ties are broken by uid, so
+the lists do not depend on how rows fall into batches or workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from curate import schema
+
+STAGE = "retrieve"
+SEED_CHUNK = 1024  # seeds per matrix product: bounds memory to chunk x batch floats
+
+
+@dataclass
+class Seeds:
+    names: list[str]
+    embeddings: np.ndarray  # (n, d) unit float32
+
+
+@dataclass
+class NeighbourLists:
+    """Per seed, its best k pool rows so far: scores (S, k) descending (-inf pads) and the
+    uids ('' pads), ties in uid order."""
+
+    scores: np.ndarray
+    uids: np.ndarray  # object array of str
+
+    @classmethod
+    def empty(cls, num_seeds: int, k: int) -> NeighbourLists:
+        return cls(np.full((num_seeds, k), -np.inf, np.float32), np.full((num_seeds, k), "", object))
+
+
+def normalise(emb: np.ndarray) -> np.ndarray:
+    emb = np.asarray(emb, dtype=np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def _best_k(scores: np.ndarray, uids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise: the k best of (scores, uids) columns, by score descending then uid; `uids`
+    has the shape of `scores`."""
+    s, n = scores.shape
+    out_s = np.full((s, k), -np.inf, np.float32)
+    out_u = np.full((s, k), "", object)
+    if n == 0:
+        return out_s, out_u
+    m = min(k, n)
+    # candidates: the m largest per row, plus any ties with the m-th (resolved by uid below)
+    part = np.argpartition(-scores, m - 1, axis=1)[:, :m] if n > m else np.tile(np.arange(n), (s, 1))
+    kth = scores[np.arange(s)[:, None], part].min(axis=1)
+    for i in range(s):
+        cand = np.nonzero(scores[i] >= kth[i])[0] if n > m else part[i]
+        cand = cand[np.isfinite(scores[i, cand])]
+        order = sorted(cand, key=lambda j: (-scores[i, j], uids[i, j]))[:m]
+        out_s[i, : len(order)] = scores[i, order]
+        out_u[i, : len(order)] = uids[i, order]
+    return out_s, out_u
+
+
+def neighbours_of_batch(seeds: Seeds, emb: np.ndarray, uids: list[str], k: int) -> NeighbourLists:
+    """Every seed's best k among this batch's rows (cosine of unit embeddings)."""
+    emb = normalise(emb)
+    uid_arr = np.array(uids, dtype=object)
+    lists = NeighbourLists.empty(len(seeds.names), k)
+    for a in range(0, len(seeds.names), SEED_CHUNK):
+        sims = seeds.embeddings[a : a + SEED_CHUNK] @ emb.T
+        best = _best_k(sims, np.broadcast_to(uid_arr, sims.shape), k)
+        lists.scores[a : a + SEED_CHUNK], lists.uids[a : a + SEED_CHUNK] = best
+    return lists
+
+
+def merge(parts: list[NeighbourLists], k: int) -> NeighbourLists:
+    """Merge per-batch lists into the lists over all their rows (order-free)."""
+    parts = [p for p in parts if p is not None]
+    scores = np.concatenate([p.scores for p in parts], axis=1)
+    uids = np.concatenate([p.uids for p in parts], axis=1)
+    # pads are -inf, never chosen over a real row; _best_k drops them
+    return NeighbourLists(*_best_k(scores, uids, k))
+
+
+def best_ranks(lists: NeighbourLists) -> dict[str, int]:
+    """uid → its best (smallest, 1-based) rank in any seed's list."""
+    ranks: dict[str, int] = {}
+    for col in range(lists.uids.shape[1]):
+        for uid in lists.uids[:, col]:
+            if uid and uid not in ranks:
+                ranks[uid] = col + 1
+    return ranks
+
+
+def retrieve_batch(table: pa.Table, seeds: Seeds, ranks: dict[str, int], k: int, min_cosine: float):
+    """(kept rows with seed_cosine and seed_rank, removed records with reason not_retrieved)."""
+    from curate.ops.embed import embeddings_of
+
+    n = table.num_rows
+    uids = table["uid"].to_pylist()
+    if n and len(seeds.names):
+        nearest = np.empty(n, np.int64)
+        cos = np.empty(n, np.float32)
+        emb = normalise(embeddings_of(table))
+        for a in range(0, n, SEED_CHUNK):
+            sims = emb[a : a + SEED_CHUNK] @ seeds.embeddings.T
+            nearest[a : a + SEED_CHUNK] = sims.argmax(axis=1)
+            cos[a : a + SEED_CHUNK] = sims[np.arange(len(sims)), nearest[a : a + SEED_CHUNK]]
+    else:
+        nearest, cos = np.zeros(n, np.int64), np.full(n, -1.0, np.float32)
+    rank = np.array([ranks.get(u, 0) for u in uids], dtype=np.int64)
+    keep = (rank >= 1) & (rank <= k) & (cos >= min_cosine)
+    table = schema.with_column(table, "seed_cosine", pa.array(cos, pa.float32()))
+    table = schema.with_column(table, "seed_rank", pa.array(rank, pa.int32(), mask=rank == 0))
+    idx = np.nonzero(~keep)[0]
+    details = []
+    for i in idx:
+        near = f"nearest seed {seeds.names[nearest[i]]} at cosine {cos[i]:.4f}" if len(seeds.names) else "no seeds"
+        why = f"rank {rank[i]}" if rank[i] else f"not among any seed's {k} nearest"
+        details.append(f"{why}; {near}")
+    removed = schema.removed(table.take(pa.array(idx, pa.int64())), STAGE, "not_retrieved", details)
+    return table.filter(pa.array(keep)), removed
+
+
+def retrieve_reference(seed_emb: np.ndarray, emb: np.ndarray, uids: list[str], k: int) -> set[str]:
+    """Slow, obvious rule for tests: for each seed sort the whole pool by (-cosine, uid) and
+    take the first k; the union is kept."""
+    seed_emb, emb = normalise(seed_emb), normalise(emb)
+    kept = set()
+    for s in seed_emb:
+        sims = [float(np.dot(s, e)) for e in emb]
+        order = sorted(range(len(uids)), key=lambda j: (-sims[j], uids[j]))
+        kept.update(uids[j] for j in order[:k])
+    return kept

@@ -1,0 +1,113 @@
+"""Stage `retrieve`: keep the pool's nearest neighbours of a curated seed set (DINOv2)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from curate.config import EmbedConfig, RetrieveConfig
+from curate.ops import retrieve as ops
+from curate.ops.embed import embeddings_of
+from curate.transforms.base import StageOutput, non_empty
+
+
+def load_seeds(config: RetrieveConfig, embed_config: EmbedConfig | None) -> ops.Seeds:
+    """The seed images named by the config, embedded with the run's embed model (or the
+    stage's own model); images that do not decode are skipped."""
+    from curate.io.evalset import load_eval_images
+    from curate.models.clip import embed_images, load_open_clip
+    from curate.ops import image_hash
+
+    model = config.model or (embed_config.model if embed_config else "")
+    pretrained = config.pretrained if config.model else (embed_config.pretrained if embed_config else "")
+    if not model:
+        raise ValueError("retrieve: no model to embed the seeds (set retrieve.model or run the embed stage)")
+    names, images = [], []
+    for name, data in load_eval_images(config.seed_images, config.seed_limit or None):
+        try:
+            images.append(image_hash.decode_rgb(data))
+            names.append(name)
+        except image_hash.DecodeError:
+            continue
+    if not images:
+        raise ValueError(f"retrieve: no seed image in {config.seed_images} decodes")
+    loaded = load_open_clip(model, pretrained, config.device)
+    batch = embed_config.batch_size if embed_config else 64
+    return ops.Seeds(names, ops.normalise(embed_images(loaded, images, batch)))
+
+
+class NeighboursFn(beam.CombineFn):
+    """Per seed, the pool-wide best k rows; inputs are per-batch lists."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, item):
+        return self.merge_accumulators([acc, item])
+
+    def merge_accumulators(self, accs):
+        accs = [a for a in accs if a is not None]
+        return ops.merge(accs, self.k) if accs else None
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _batch_neighbours(table, seeds: ops.Seeds, k: int):
+    if table.num_rows:
+        yield ops.neighbours_of_batch(seeds, embeddings_of(table), table["uid"].to_pylist(), k)
+
+
+def _ranks(lists):
+    return ops.best_ranks(lists) if lists is not None else {}
+
+
+class _DecideFn(beam.DoFn):
+    def __init__(self, config: RetrieveConfig):
+        self.config = config
+
+    def process(self, table, seeds, ranks):
+        kept, removed = ops.retrieve_batch(table, seeds, ranks, self.config.neighbours, self.config.min_cosine)
+        if kept.num_rows:
+            yield kept
+        if removed.num_rows:
+            yield beam.pvalue.TaggedOutput("removed", removed)
+
+
+class RetrieveBySeeds(beam.PTransform):
+    """In: pair batches with ``embedding`` (stage ``embed``). Out: StageOutput.
+
+    Kept: the pairs some seed ranks among its ``neighbours`` nearest pool images, with
+    ``seed_cosine`` and ``seed_rank``. Removed: ``not_retrieved``. The seeds are embedded once
+    (one worker) and shared as a side input; the neighbour lists are merged by a combiner,
+    so the result is the same on any runner and worker count."""
+
+    def __init__(self, config: RetrieveConfig, embed_config: EmbedConfig | None = None, seeds: ops.Seeds | None = None):
+        super().__init__()
+        self.config = config
+        self.embed_config = embed_config
+        self.seeds = seeds  # given: tests and callers that embedded the seeds themselves
+
+    def expand(self, pairs):
+        k = self.config.neighbours
+        if self.seeds is not None:
+            seeds = pairs.pipeline | "Seeds" >> beam.Create([self.seeds])
+        else:
+            seeds = (
+                pairs.pipeline
+                | "One" >> beam.Create([None])
+                | "EmbedSeeds" >> beam.Map(lambda _, c, e: load_seeds(c, e), self.config, self.embed_config)
+            )
+        seeds_side = beam.pvalue.AsSingleton(seeds)
+        ranks = (
+            pairs
+            | "BatchNeighbours" >> beam.FlatMap(_batch_neighbours, seeds_side, k)
+            | "Neighbours" >> beam.CombineGlobally(NeighboursFn(k))
+            | "Ranks" >> beam.Map(_ranks)
+        )
+        out = pairs | "Decide" >> beam.ParDo(
+            _DecideFn(self.config), seeds_side, beam.pvalue.AsSingleton(ranks)
+        ).with_outputs("removed", main="kept")
+        return StageOutput(out.kept | "NonEmpty" >> beam.Filter(non_empty), out.removed)
