@@ -46,6 +46,33 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
+def write_seed_images(sample, folder, count: int) -> str:
+    """The retrieval seed set: `count` Fashion-MNIST training images (equal per class, lowest
+    indices first) that the sample pool does not use, as 28-pixel PNGs like the eval set's.
+    The pool's own images and the test split (the evaluation) are never seeds."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from curate import paths
+    from curate.io.labelled import read_idx
+
+    used = {o for o in pq.read_table(sample / "manifest.parquet", columns=["origin"])["origin"].to_pylist()
+            if o and o.startswith("fashion-mnist/train/")}
+    files = paths.debian_files("dataset-fashion-mnist")
+    images = read_idx(next(f for f in files if f.endswith("train-images-idx3-ubyte.gz")))
+    labels = read_idx(next(f for f in files if f.endswith("train-labels-idx1-ubyte.gz")))
+    free = [i for i in range(len(labels)) if f"fashion-mnist/train/{i}" not in used]
+    per_class = count // 10
+    chosen = [i for c in range(10) for i in [j for j in free if labels[j] == c][:per_class]]
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    for i in chosen:
+        Image.fromarray(np.asarray(images[i], np.uint8), mode="L").save(folder / f"train-{i:05d}.png")
+    return str(folder)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sample", default=None, help="sample pool folder (default: $CURATE_DATA/sample)")
@@ -59,6 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=float, default=20.0, help="passes over the curated set when --samples-seen is 0")
     p.add_argument("--capfilt-keep", type=float, default=70.0, help="bootstrapped CapFilt: percent of the pre-capfilt set kept by cross-fitted CLIP score (0: no capfilt)")
     p.add_argument("--filter-folds", type=int, default=2, help="cross-fitting folds of the bootstrapped filters")
+    p.add_argument("--retrieve-seeds", type=int, default=0, help="> 0: after CapFilt, stage retrieve with this many Fashion-MNIST training images the pool does not use as seeds (DINOv2 / DataComp image-based); 0: no retrieval")
+    p.add_argument("--retrieve-neighbours", type=int, default=4, help="pool images kept per seed (DINOv2: 4)")
     p.add_argument("--model", default="curate-micro-rn", help="open_clip model trained from scratch for every arm")
     p.add_argument("--ema-decay", type=float, default=0.995, help="evaluate a moving average of the weights (0: last weights)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -133,15 +162,18 @@ def main(argv=None) -> int:
             ), log=lambda s: print(s, flush=True))
             timings["filter_train_s"] = time.perf_counter() - t
             t = time.perf_counter()
+            stages = {"capfilt": {
+                "filter_model": "", "filter_pretrained": str(out / "filter" / "filters.json"),
+                "captioner_model": "none", "keep_top_percent": args.capfilt_keep, "device": "cpu",
+            }}
+            if args.retrieve_seeds:
+                # embeddings from the first fold's filter: a CLIP trained from scratch on this pool
+                stages = {"embed": {"model": args.model, "pretrained": str(out / "filter" / "fold-0" / "model.pt"), "device": "cpu"},
+                          **stages,
+                          "retrieve": {"seed_images": write_seed_images(sample, out / "seeds", args.retrieve_seeds),
+                                       "neighbours": args.retrieve_neighbours, "device": "cpu"}}
             curated_stats.append(pipeline.run(
-                cfg.from_dict({
-                    "input": str(first_pass / "kept"),
-                    "output": str(out / "curated"),
-                    "stages": {"capfilt": {
-                        "filter_model": "", "filter_pretrained": str(out / "filter" / "filters.json"),
-                        "captioner_model": "none", "keep_top_percent": args.capfilt_keep, "device": "cpu",
-                    }},
-                }),
+                cfg.from_dict({"input": str(first_pass / "kept"), "output": str(out / "curated"), "stages": stages}),
                 beam_args,
             ))
             timings["capfilt_s"] = time.perf_counter() - t
