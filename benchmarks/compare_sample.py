@@ -18,6 +18,12 @@
       keeping the top 70% by CLIP score -> out/compare_sample/curated. 70% of what the
       earlier stages left is about a third of the downloaded pool, near DataComp's best
       CLIP-score rule (top 30% of its raw pool). `--capfilt-keep 0` skips 3b and 3c.
+   d. with `--retrieve-seeds N`: stage `retrieve` after CapFilt (DINOv2's retrieval from a
+      curated seed set; DataComp's image-based filter is the same idea). The seeds are N
+      Fashion-MNIST *training* images the pool does not use (the evaluation is the test
+      split), 4 neighbours each, embedded by the first filter's image tower. This targets
+      the evaluated task, as those methods target ImageNet: a separate configuration,
+      reported next to the task-agnostic one.
    Pretrained-model stages (embed, semdedup, decontaminate) need weights that cannot be
    fetched here; they are left out.
 4. `curate export` of the curated set (tars, Parquet, uids.npy, card).

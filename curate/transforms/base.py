@@ -140,3 +140,25 @@ def explode(table: pa.Table, key_column: str = "uid"):
 
 def non_empty(table: pa.Table) -> bool:
     return table.num_rows > 0
+
+
+class MergePartialsFn(beam.CombineFn):
+    """A combiner whose inputs are already partial results (a sample, neighbour lists):
+    adding one is merging it. Subclasses define ``merge(partials)`` for non-empty lists of
+    non-None partials; None stands for nothing seen."""
+
+    def merge(self, partials: list):
+        raise NotImplementedError
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, item):
+        return self.merge_accumulators([acc, item])
+
+    def merge_accumulators(self, accs):
+        accs = [a for a in accs if a is not None]
+        return self.merge(accs) if accs else None
+
+    def extract_output(self, acc):
+        return acc

@@ -7,7 +7,7 @@ import apache_beam as beam
 from curate.config import EmbedConfig, RetrieveConfig
 from curate.ops import retrieve as ops
 from curate.ops.embed import embeddings_of
-from curate.transforms.base import StageOutput, non_empty
+from curate.transforms.base import MergePartialsFn, StageOutput, non_empty
 
 
 def load_seeds(config: RetrieveConfig, embed_config: EmbedConfig | None) -> ops.Seeds:
@@ -35,24 +35,14 @@ def load_seeds(config: RetrieveConfig, embed_config: EmbedConfig | None) -> ops.
     return ops.Seeds(names, ops.normalise(embed_images(loaded, images, batch)))
 
 
-class NeighboursFn(beam.CombineFn):
+class NeighboursFn(MergePartialsFn):
     """Per seed, the pool-wide best k rows; inputs are per-batch lists."""
 
     def __init__(self, k: int):
         self.k = k
 
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, acc, item):
-        return self.merge_accumulators([acc, item])
-
-    def merge_accumulators(self, accs):
-        accs = [a for a in accs if a is not None]
-        return ops.merge(accs, self.k) if accs else None
-
-    def extract_output(self, acc):
-        return acc
+    def merge(self, partials):
+        return ops.merge(partials, self.k)
 
 
 def _batch_neighbours(table, seeds: ops.Seeds, k: int):

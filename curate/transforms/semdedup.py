@@ -11,31 +11,22 @@ from curate import schema
 from curate.config import SemDedupConfig
 from curate.ops import semdedup as ops
 from curate.ops.embed import embeddings_of
-from curate.transforms.base import CountRows, StageOutput, non_empty
+from curate.transforms.base import CountRows, MergePartialsFn, StageOutput, non_empty
 
 
-class BottomKFn(beam.CombineFn):
+class BottomKFn(MergePartialsFn):
     """Deterministic sample: the k embeddings with the smallest hash(uid, stage, seed)."""
 
     def __init__(self, k: int):
         self.k = k
 
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, acc, item):
-        return self.merge_accumulators([acc, item])
-
-    def merge_accumulators(self, accs):
-        accs = [a for a in accs if a is not None and len(a[0])]
-        if not accs:
+    def merge(self, partials):
+        partials = [a for a in partials if len(a[0])]
+        if not partials:
             return None
-        keys = np.concatenate([a[0] for a in accs])
-        emb = np.concatenate([a[1] for a in accs])
+        keys = np.concatenate([a[0] for a in partials])
+        emb = np.concatenate([a[1] for a in partials])
         return ops.bottom_k(keys, emb, self.k)
-
-    def extract_output(self, acc):
-        return acc
 
 
 def _local_sample(table, k, seed):

@@ -34,3 +34,49 @@ def test_four_worker_processes_equal_one_worker(tmp_path, local_pool, beam_args)
     assert len(list((tmp_path / "four" / "kept").iterdir())) == 12  # ceil(233 / 20)
     balance = json.loads((tmp_path / "four" / "balance.json").read_text())
     assert balance["t"] >= 1
+
+
+def test_retrieve_four_workers_equal_one_worker_and_the_reference(tmp_path, beam_args):
+    """Stage retrieve's neighbour lists are merged by a combiner: 40 input files read by four
+    worker processes give the same kept set as one worker and the brute-force rule."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from curate import config as cfg
+    from curate import schema
+    from curate.io.shards import read_table
+    from curate.ops import embed as embed_ops
+    from curate.ops import retrieve as ops
+    from curate.transforms.retrieve import load_seeds
+    from tests.imagepool import emoji_images
+    from tests.tinyclip import TINY_CONFIG, make_checkpoint
+
+    cfg_path, ckpt = make_checkpoint(tmp_path / "model")
+    seeds_dir = tmp_path / "seeds"
+    seeds_dir.mkdir()
+    for f in emoji_images("google", 8):
+        Image.open(f).save(seeds_dir / f.name)
+    rng = np.random.default_rng(0)
+    emb = ops.normalise(rng.normal(size=(400, TINY_CONFIG["embed_dim"]))).astype(np.float16)
+    uids = [schema.make_uid(f"http://127.0.0.1/{i}", str(i)) for i in range(400)]
+    table = pa.table({"uid": uids, "url": [f"http://127.0.0.1/{i}" for i in range(400)],
+                      "text": [str(i) for i in range(400)], "source": ["pool"] * 400, "source_row": list(range(400))})
+    table = table.append_column(schema.PAIR_COLUMNS["embedding"], embed_ops.embedding_array(emb))
+    (tmp_path / "in").mkdir()
+    for i, part in enumerate(table.to_batches(max_chunksize=10)):
+        pq.write_table(pa.Table.from_batches([part]), tmp_path / "in" / f"{i:03d}.parquet")
+    conf = cfg.RetrieveConfig(seed_images=str(seeds_dir), neighbours=3, model=cfg_path, pretrained=ckpt, device="cpu")
+
+    def run(name, args):
+        pipeline.run(cfg.PipelineConfig(input=str(tmp_path / "in"), output=str(tmp_path / name),
+                                        rows_per_shard=50, stages={"retrieve": conf}), args)
+        return set(read_table(str(tmp_path / name / "kept" / "*.parquet"))["uid"].to_pylist())
+
+    four = run("four", [f"--runner={LOCAL_RUNNER}", "--direct_running_mode=multi_processing", "--direct_num_workers=4"])
+    seeds = load_seeds(conf, None)
+    expected = ops.retrieve_reference(seeds.embeddings, emb.astype(np.float32), uids, 3)
+    assert four == run("one", beam_args) == expected
+    assert 3 <= len(expected) <= 24
+    assert_same_output(tmp_path / "four", tmp_path / "one")
