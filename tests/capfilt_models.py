@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from curate.models.clip import init_unset_parameters
 from tests.tinyclip import make_checkpoint as make_clip_checkpoint  # noqa: F401  (the filter)
 
 # CoCa needs an attentional pooler and token outputs; the vocabulary stays CLIP's BPE size
@@ -38,6 +39,7 @@ def make_coca_checkpoint(folder: Path, name: str = "test-tiny-coca", seed: int =
     open_clip.add_model_config(cfg_path)
     torch.manual_seed(seed)
     model = open_clip.create_model(name, pretrained=None)
+    init_unset_parameters(model)  # else text_projection is uninitialised memory (open_clip #554)
     # Near-uniform next-token distributions: a random init can be peaked enough that top-p
     # keeps one token, and then the sampling seed would not show in the captions.
     with torch.no_grad():

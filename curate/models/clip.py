@@ -84,6 +84,21 @@ def _name_from_checkpoint(path: str) -> str:
     return name
 
 
+def init_unset_parameters(net) -> None:
+    """Give open_clip's never-initialised parameters a value. CoCa's text decoder
+    (MultimodalTransformer) allocates ``text_projection`` with ``torch.empty`` and nothing
+    initialises it (open_clip issue #554; the fix in PR #551 was not merged), so a CoCa built
+    without pretrained weights holds whatever memory it got: in a long test run logits reached
+    1e18 and every sampled caption was empty. Initialised as CLIP's text projection is
+    (normal, std = width ** -0.5); loading weights overwrites it."""
+    import torch
+
+    proj = getattr(getattr(net, "text_decoder", None), "text_projection", None)
+    if proj is not None:
+        with torch.no_grad():
+            torch.nn.init.normal_(proj, std=proj.shape[0] ** -0.5)
+
+
 def load_open_clip(model: str, pretrained: str, device: str) -> LoadedModel:
     """The eval-mode image model and its preprocessing (the validation transform)."""
     import open_clip
@@ -100,6 +115,8 @@ def load_open_clip(model: str, pretrained: str, device: str) -> LoadedModel:
         net, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained or None, device=device
         )
+        if not pretrained:
+            init_unset_parameters(net)
     net.eval()
     return LoadedModel(net, preprocess, device)
 

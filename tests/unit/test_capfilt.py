@@ -197,3 +197,23 @@ def test_generate_tokens_depends_on_the_seed_only():
     c = generate_tokens(_FlatDecoder(), images, [s + 100 for s in seeds], 0.9, 8, 3)
     assert sum(not torch.equal(x, y) for x, y in zip(a, c, strict=True)) >= 5
     assert len({tuple(x.tolist()) for x in a}) == 6  # different pairs, different captions
+
+
+def test_coca_built_without_weights_has_an_initialised_decoder_projection(tmp_path):
+    """open_clip leaves CoCa's text_decoder.text_projection as torch.empty (open_clip #554):
+    zeros or leftover memory (1e18 logits, empty captions in a long test run). load_open_clip
+    initialises it like CLIP's text projection."""
+    import json
+
+    import torch
+
+    from curate.models.clip import load_open_clip
+    from tests.capfilt_models import TINY_COCA
+
+    cfg_path = tmp_path / "test-coca-init.json"
+    cfg_path.write_text(json.dumps(TINY_COCA))
+    torch.manual_seed(0)
+    proj = load_open_clip(str(cfg_path), "", "cpu").model.text_decoder.text_projection
+    width = TINY_COCA["multimodal_cfg"]["width"]
+    assert torch.isfinite(proj).all()
+    assert abs(proj.std().item() - width**-0.5) < 0.2 * width**-0.5
