@@ -57,22 +57,32 @@ def normalise(emb: np.ndarray) -> np.ndarray:
 
 def _best_k(scores: np.ndarray, uids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise: the k best of (scores, uids) columns, by score descending then uid; `uids`
-    has the shape of `scores`."""
+    has the shape of `scores`. Vectorised; rows where the k-th score is tied with a column
+    outside the top k take a per-row path, so the uid decides there too."""
     s, n = scores.shape
     out_s = np.full((s, k), -np.inf, np.float32)
     out_u = np.full((s, k), "", object)
-    if n == 0:
+    if n == 0 or s == 0:
         return out_s, out_u
     m = min(k, n)
-    # candidates: the m largest per row, plus any ties with the m-th (resolved by uid below)
-    part = np.argpartition(-scores, m - 1, axis=1)[:, :m] if n > m else np.tile(np.arange(n), (s, 1))
-    kth = scores[np.arange(s)[:, None], part].min(axis=1)
-    for i in range(s):
-        cand = np.nonzero(scores[i] >= kth[i])[0] if n > m else part[i]
-        cand = cand[np.isfinite(scores[i, cand])]
-        order = sorted(cand, key=lambda j: (-scores[i, j], uids[i, j]))[:m]
-        out_s[i, : len(order)] = scores[i, order]
-        out_u[i, : len(order)] = uids[i, order]
+    if n > m:
+        part = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+        kth = np.take_along_axis(scores, part, 1).min(axis=1)
+        tied = (scores >= kth[:, None]).sum(axis=1) > m
+    else:
+        part = np.broadcast_to(np.arange(n), (s, n))
+        tied = np.zeros(s, bool)
+    cand_s = np.take_along_axis(scores, part, 1)
+    cand_u = np.take_along_axis(uids, part, 1)
+    _, rank = np.unique(cand_u, return_inverse=True)
+    order = np.lexsort((rank.reshape(cand_u.shape), -cand_s), axis=1)
+    out_s[:, :m] = np.take_along_axis(cand_s, order, 1)
+    out_u[:, :m] = np.take_along_axis(cand_u, order, 1)
+    for i in np.nonzero(tied)[0]:
+        cand = np.nonzero(scores[i] >= kth[i])[0]
+        best = sorted(cand, key=lambda j: (-scores[i, j], uids[i, j]))[:m]
+        out_s[i, :m], out_u[i, :m] = scores[i, best], uids[i, best]
+    out_u[~np.isfinite(out_s)] = ""  # pads stay pads
     return out_s, out_u
 
 
