@@ -14,7 +14,8 @@ seed_cosine >= min_cosine when one is set). A smaller k can be applied to stored
 without recomputing. Reason ``not_retrieved``, the detail names the nearest seed.
 
 The neighbour lists are a global fact: each batch yields every seed's best ``k`` among its
-rows, and those merge (a combiner) into the pool-wide best ``k``. Ties are broken by uid, so
+rows (from the same seed x row cosines that give each row its nearest seed), and those merge
+(a combiner) into the pool-wide best ``k``. Ties are broken by uid, so
 the lists do not depend on how rows fall into batches or workers.
 """
 
@@ -86,21 +87,28 @@ def _best_k(scores: np.ndarray, uids: np.ndarray, k: int) -> tuple[np.ndarray, n
     return out_s, out_u
 
 
-def neighbours_of_batch(seeds: Seeds, emb: np.ndarray, uids: list[str], k: int) -> NeighbourLists:
-    """Every seed's best k among this batch's rows (cosine of unit embeddings)."""
+def score_batch(seeds: Seeds, emb: np.ndarray, uids: list[str], k: int):
+    """One pass over seed x row cosines (unit embeddings) for a batch: every seed's best k
+    among its rows (NeighbourLists), and per row its nearest seed and that cosine."""
     emb = normalise(emb)
+    n = len(uids)
     uid_arr = np.array(uids, dtype=object)
     lists = NeighbourLists.empty(len(seeds.names), k)
+    nearest = np.zeros(n, np.int64)
+    cos = np.full(n, -np.inf, np.float32)
     for a in range(0, len(seeds.names), SEED_CHUNK):
         sims = seeds.embeddings[a : a + SEED_CHUNK] @ emb.T
         best = _best_k(sims, np.broadcast_to(uid_arr, sims.shape), k)
         lists.scores[a : a + SEED_CHUNK], lists.uids[a : a + SEED_CHUNK] = best
-    return lists
+        j = sims.argmax(axis=0)
+        c = sims[j, np.arange(n)]
+        closer = c > cos  # strict: on a tie the earlier seed stays, as argmax over all would
+        nearest[closer], cos[closer] = a + j[closer], c[closer]
+    return lists, nearest, cos
 
 
 def merge(parts: list[NeighbourLists], k: int) -> NeighbourLists:
     """Merge per-batch lists into the lists over all their rows (order-free)."""
-    parts = [p for p in parts if p is not None]
     scores = np.concatenate([p.scores for p in parts], axis=1)
     uids = np.concatenate([p.uids for p in parts], axis=1)
     # pads are -inf, never chosen over a real row; _best_k drops them
@@ -117,32 +125,21 @@ def best_ranks(lists: NeighbourLists) -> dict[str, int]:
     return ranks
 
 
-def retrieve_batch(table: pa.Table, seeds: Seeds, ranks: dict[str, int], k: int, min_cosine: float):
-    """(kept rows with seed_cosine and seed_rank, removed records with reason not_retrieved)."""
-    from curate.ops.embed import embeddings_of
-
-    n = table.num_rows
-    uids = table["uid"].to_pylist()
-    if n and len(seeds.names):
-        nearest = np.empty(n, np.int64)
-        cos = np.empty(n, np.float32)
-        emb = normalise(embeddings_of(table))
-        for a in range(0, n, SEED_CHUNK):
-            sims = emb[a : a + SEED_CHUNK] @ seeds.embeddings.T
-            nearest[a : a + SEED_CHUNK] = sims.argmax(axis=1)
-            cos[a : a + SEED_CHUNK] = sims[np.arange(len(sims)), nearest[a : a + SEED_CHUNK]]
-    else:
-        nearest, cos = np.zeros(n, np.int64), np.full(n, -1.0, np.float32)
-    rank = np.array([ranks.get(u, 0) for u in uids], dtype=np.int64)
+def retrieve_batch(
+    table: pa.Table, nearest: np.ndarray, cos: np.ndarray, seed_names: list[str], ranks: dict[str, int],
+    k: int, min_cosine: float,
+):
+    """(kept rows with seed_cosine and seed_rank, removed records with reason not_retrieved);
+    `nearest` and `cos` are score_batch's for this table."""
+    rank = np.array([ranks.get(u, 0) for u in table["uid"].to_pylist()], dtype=np.int64)
     keep = (rank >= 1) & (rank <= k) & (cos >= min_cosine)
     table = schema.with_column(table, "seed_cosine", pa.array(cos, pa.float32()))
     table = schema.with_column(table, "seed_rank", pa.array(rank, pa.int32(), mask=rank == 0))
     idx = np.nonzero(~keep)[0]
     details = []
     for i in idx:
-        near = f"nearest seed {seeds.names[nearest[i]]} at cosine {cos[i]:.4f}" if len(seeds.names) else "no seeds"
         why = f"rank {rank[i]}" if rank[i] else f"not among any seed's {k} nearest"
-        details.append(f"{why}; {near}")
+        details.append(f"{why}; nearest seed {seed_names[nearest[i]]} at cosine {cos[i]:.4f}")
     removed = schema.removed(table.take(pa.array(idx, pa.int64())), STAGE, "not_retrieved", details)
     return table.filter(pa.array(keep)), removed
 

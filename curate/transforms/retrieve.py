@@ -45,9 +45,19 @@ class NeighboursFn(MergePartialsFn):
         return ops.merge(partials, self.k)
 
 
-def _batch_neighbours(table, seeds: ops.Seeds, k: int):
-    if table.num_rows:
-        yield ops.neighbours_of_batch(seeds, embeddings_of(table), table["uid"].to_pylist(), k)
+class _ScoreFn(beam.DoFn):
+    """Batch → (batch, nearest seed, its cosine) and, tagged, the seeds' best k among it."""
+
+    LISTS = "lists"
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def process(self, table, seeds):
+        if table.num_rows:
+            lists, nearest, cos = ops.score_batch(seeds, embeddings_of(table), table["uid"].to_pylist(), self.k)
+            yield table, nearest, cos
+            yield beam.pvalue.TaggedOutput(self.LISTS, lists)
 
 
 def _ranks(lists):
@@ -58,8 +68,11 @@ class _DecideFn(beam.DoFn):
     def __init__(self, config: RetrieveConfig):
         self.config = config
 
-    def process(self, table, seeds, ranks):
-        kept, removed = ops.retrieve_batch(table, seeds, ranks, self.config.neighbours, self.config.min_cosine)
+    def process(self, scored, seeds, ranks):
+        table, nearest, cos = scored
+        kept, removed = ops.retrieve_batch(
+            table, nearest, cos, seeds.names, ranks, self.config.neighbours, self.config.min_cosine
+        )
         if kept.num_rows:
             yield kept
         if removed.num_rows:
@@ -71,33 +84,30 @@ class RetrieveBySeeds(beam.PTransform):
 
     Kept: the pairs some seed ranks among its ``neighbours`` nearest pool images, with
     ``seed_cosine`` and ``seed_rank``. Removed: ``not_retrieved``. The seeds are embedded once
-    (one worker) and shared as a side input; the neighbour lists are merged by a combiner,
-    so the result is the same on any runner and worker count."""
+    (one worker) and shared as a side input; each batch's seed x row cosines are computed
+    once; the neighbour lists are merged by a combiner, so the result is the same on any
+    runner and worker count."""
 
-    def __init__(self, config: RetrieveConfig, embed_config: EmbedConfig | None = None, seeds: ops.Seeds | None = None):
+    def __init__(self, config: RetrieveConfig, embed_config: EmbedConfig | None = None):
         super().__init__()
         self.config = config
         self.embed_config = embed_config
-        self.seeds = seeds  # given: tests and callers that embedded the seeds themselves
 
     def expand(self, pairs):
-        k = self.config.neighbours
-        if self.seeds is not None:
-            seeds = pairs.pipeline | "Seeds" >> beam.Create([self.seeds])
-        else:
-            seeds = (
-                pairs.pipeline
-                | "One" >> beam.Create([None])
-                | "EmbedSeeds" >> beam.Map(lambda _, c, e: load_seeds(c, e), self.config, self.embed_config)
-            )
-        seeds_side = beam.pvalue.AsSingleton(seeds)
+        seeds = beam.pvalue.AsSingleton(
+            pairs.pipeline
+            | "One" >> beam.Create([None])
+            | "EmbedSeeds" >> beam.Map(lambda _, c, e: load_seeds(c, e), self.config, self.embed_config)
+        )
+        scored = pairs | "Score" >> beam.ParDo(_ScoreFn(self.config.neighbours), seeds).with_outputs(
+            _ScoreFn.LISTS, main="scored"
+        )
         ranks = (
-            pairs
-            | "BatchNeighbours" >> beam.FlatMap(_batch_neighbours, seeds_side, k)
-            | "Neighbours" >> beam.CombineGlobally(NeighboursFn(k))
+            scored[_ScoreFn.LISTS]
+            | "Neighbours" >> beam.CombineGlobally(NeighboursFn(self.config.neighbours))
             | "Ranks" >> beam.Map(_ranks)
         )
-        out = pairs | "Decide" >> beam.ParDo(
-            _DecideFn(self.config), seeds_side, beam.pvalue.AsSingleton(ranks)
+        out = scored.scored | "Decide" >> beam.ParDo(
+            _DecideFn(self.config), seeds, beam.pvalue.AsSingleton(ranks)
         ).with_outputs("removed", main="kept")
         return StageOutput(out.kept | "NonEmpty" >> beam.Filter(non_empty), out.removed)

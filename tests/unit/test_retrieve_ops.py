@@ -17,7 +17,7 @@ def _lists_over_batches(seeds, emb, uids, k, batch, order):
     parts = []
     for a in range(0, len(uids), batch):
         idx = order[a : a + batch]
-        parts.append(ops.neighbours_of_batch(seeds, emb[idx], [uids[i] for i in idx], k))
+        parts.append(ops.score_batch(seeds, emb[idx], [uids[i] for i in idx], k)[0])
     return ops.merge(parts, k)
 
 
@@ -51,7 +51,7 @@ def test_ties_are_broken_by_uid_not_batch_order():
 
 def test_fewer_rows_than_k_pad_and_ranks_are_best_over_seeds():
     seeds = ops.Seeds(["s0", "s1"], np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
-    lists = ops.neighbours_of_batch(seeds, np.array([[1.0, 0.1], [0.2, 1.0]]), ["x", "y"], 3)
+    lists = ops.score_batch(seeds, np.array([[1.0, 0.1], [0.2, 1.0]]), ["x", "y"], 3)[0]
     assert list(lists.uids[0]) == ["x", "y", ""] and np.isneginf(lists.scores[0, 2])
     assert ops.best_ranks(lists) == {"x": 1, "y": 1}
     merged = ops.merge([lists, ops.NeighbourLists.empty(2, 3)], 3)
@@ -68,9 +68,9 @@ def test_retrieve_batch_keeps_ranked_rows_and_says_why_others_go():
     emb, seed_emb = _vectors(50, seed=4), _vectors(3, seed=5)
     uids = [f"u{i:02d}" for i in range(50)]
     seeds = ops.Seeds(["cat.png", "dog.png", "owl.png"], seed_emb)
-    lists = ops.neighbours_of_batch(seeds, emb, uids, 2)
+    lists, nearest, cos = ops.score_batch(seeds, emb, uids, 2)
     ranks = ops.best_ranks(lists)
-    kept, removed = ops.retrieve_batch(_table(emb, uids), seeds, ranks, 2, -1.0)
+    kept, removed = ops.retrieve_batch(_table(emb, uids), nearest, cos, seeds.names, ranks, 2, -1.0)
     assert set(kept["uid"].to_pylist()) == ops.retrieve_reference(seed_emb, emb, uids, 2)
     assert kept.num_rows + removed.num_rows == 50
     assert set(removed["reason"].to_pylist()) == {"not_retrieved"}
@@ -81,7 +81,7 @@ def test_retrieve_batch_keeps_ranked_rows_and_says_why_others_go():
     assert k1 == ops.retrieve_reference(seed_emb, emb, uids, 1)
     # a cosine floor removes retrieved rows too, with their rank in the detail
     floor = float(np.sort(kept["seed_cosine"].to_numpy())[2])
-    kept2, removed2 = ops.retrieve_batch(_table(emb, uids), seeds, ranks, 2, floor)
+    kept2, removed2 = ops.retrieve_batch(_table(emb, uids), nearest, cos, seeds.names, ranks, 2, floor)
     assert kept2.num_rows == kept.num_rows - 2
     assert sum(d.startswith("rank ") for d in removed2["detail"].to_pylist()) == 2
 
@@ -93,3 +93,16 @@ def test_config_refuses_bad_settings():
         cfg.RetrieveConfig(seed_images="x", neighbours=0)
     with pytest.raises(ValueError, match="retrieve.min_cosine"):
         cfg.RetrieveConfig(seed_images="x", min_cosine=1.5)
+
+
+def test_nearest_seed_across_seed_chunks_equals_one_product(monkeypatch):
+    emb, seed_emb = _vectors(40, seed=6), _vectors(10, seed=7)
+    seeds = ops.Seeds([f"s{i}" for i in range(10)], seed_emb)
+    uids = [f"u{i}" for i in range(40)]
+    whole = ops.score_batch(seeds, emb, uids, 3)
+    monkeypatch.setattr(ops, "SEED_CHUNK", 3)  # four chunks: 3 + 3 + 3 + 1 seeds
+    lists, nearest, cos = ops.score_batch(seeds, emb, uids, 3)
+    sims = emb @ seed_emb.T
+    assert list(nearest) == list(sims.argmax(axis=1)) == list(whole[1])
+    np.testing.assert_allclose(cos, sims.max(axis=1), atol=1e-6)
+    assert (lists.uids == whole[0].uids).all()
