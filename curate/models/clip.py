@@ -99,6 +99,14 @@ def init_unset_parameters(net) -> None:
             torch.nn.init.normal_(proj, std=proj.shape[0] ** -0.5)
 
 
+def stage_model(model: str, pretrained: str, embed_config) -> tuple[str, str]:
+    """(model, pretrained) for a stage that embeds reference images (eval set, seeds): its
+    own `model` when it names one, else the run's embed stage's ('', '' when neither)."""
+    if model:
+        return model, pretrained
+    return (embed_config.model, embed_config.pretrained) if embed_config else ("", "")
+
+
 def load_open_clip(model: str, pretrained: str, device: str) -> LoadedModel:
     """The eval-mode image model and its preprocessing (the validation transform)."""
     import open_clip

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate import schema
+from curate.ops.semdedup import normalise
 
 STAGE = "retrieve"
 SEED_CHUNK = 1024  # seeds per matrix product: bounds memory to chunk x batch floats
@@ -49,11 +50,6 @@ class NeighbourLists:
     @classmethod
     def empty(cls, num_seeds: int, k: int) -> NeighbourLists:
         return cls(np.full((num_seeds, k), -np.inf, np.float32), np.full((num_seeds, k), "", object))
-
-
-def normalise(emb: np.ndarray) -> np.ndarray:
-    emb = np.asarray(emb, dtype=np.float32)
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 def _best_k(scores: np.ndarray, uids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,10 @@ def _features(_, config: DecontaminateConfig, embed_config: EmbedConfig | None):
     from curate.io.evalset import load_eval_images
 
     items = load_eval_images(config.eval_images)
+    from curate.models.clip import stage_model
+
     embed = None
-    model = config.model or (embed_config.model if embed_config else "")
-    pretrained = config.pretrained if config.model else (embed_config.pretrained if embed_config else "")
+    model, pretrained = stage_model(config.model, config.pretrained, embed_config)
     if config.min_cosine <= 1.0 and model:
         from curate.models.clip import embed_images, load_open_clip
 

@@ -14,20 +14,15 @@ def load_seeds(config: RetrieveConfig, embed_config: EmbedConfig | None) -> ops.
     """The seed images named by the config, embedded with the run's embed model (or the
     stage's own model); images that do not decode are skipped."""
     from curate.io.evalset import load_eval_images
-    from curate.models.clip import embed_images, load_open_clip
+    from curate.models.clip import decode_all, embed_images, load_open_clip, stage_model
     from curate.ops import image_hash
 
-    model = config.model or (embed_config.model if embed_config else "")
-    pretrained = config.pretrained if config.model else (embed_config.pretrained if embed_config else "")
+    model, pretrained = stage_model(config.model, config.pretrained, embed_config)
     if not model:
         raise ValueError("retrieve: no model to embed the seeds (set retrieve.model or run the embed stage)")
-    names, images = [], []
-    for name, data in load_eval_images(config.seed_images, config.seed_limit or None):
-        try:
-            images.append(image_hash.decode_rgb(data))
-            names.append(name)
-        except image_hash.DecodeError:
-            continue
+    items = load_eval_images(config.seed_images, config.seed_limit or None)
+    images, ok, _ = decode_all([data for _, data in items], image_hash.DEFAULT_MAX_PIXELS)
+    names = [items[i][0] for i in ok]
     if not images:
         raise ValueError(f"retrieve: no seed image in {config.seed_images} decodes")
     loaded = load_open_clip(model, pretrained, config.device)
