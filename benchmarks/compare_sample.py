@@ -60,14 +60,11 @@ def write_seed_images(sample, folder, count: int) -> str:
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from curate import paths
-    from curate.io.labelled import read_idx
+    from curate.io.labelled import fashion_mnist_arrays
 
     used = {o for o in pq.read_table(sample / "manifest.parquet", columns=["origin"])["origin"].to_pylist()
             if o and o.startswith("fashion-mnist/train/")}
-    files = paths.debian_files("dataset-fashion-mnist")
-    images = read_idx(next(f for f in files if f.endswith("train-images-idx3-ubyte.gz")))
-    labels = read_idx(next(f for f in files if f.endswith("train-labels-idx1-ubyte.gz")))
+    images, labels = fashion_mnist_arrays("train")
     free = [i for i in range(len(labels)) if f"fashion-mnist/train/{i}" not in used]
     per_class = count // 10
     chosen = [i for c in range(10) for i in [j for j in free if labels[j] == c][:per_class]]

@@ -75,12 +75,17 @@ def _spread(labels: np.ndarray, limit: int | None) -> np.ndarray:
     return np.sort(chosen)
 
 
-def fashion_mnist(split: str = "test", limit: int | None = None) -> LabelledSet:
+def fashion_mnist_arrays(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(n, 28, 28) uint8 images and int64 labels of a Fashion-MNIST split, dataset order."""
     prefix = {"test": "t10k", "train": "train"}[split]
     files = paths.debian_files("dataset-fashion-mnist")
     images_path = next(f for f in files if f.endswith(f"{prefix}-images-idx3-ubyte.gz"))
     labels_path = next(f for f in files if f.endswith(f"{prefix}-labels-idx1-ubyte.gz"))
-    images, labels = read_idx(images_path), read_idx(labels_path).astype(np.int64)
+    return read_idx(images_path), read_idx(labels_path).astype(np.int64)
+
+
+def fashion_mnist(split: str = "test", limit: int | None = None) -> LabelledSet:
+    images, labels = fashion_mnist_arrays(split)
     idx = _spread(labels, limit)
     return LabelledSet(f"fashion-mnist-{split}", _gray_to_pil(images[idx]), labels[idx], FASHION_CLASSES)
 
