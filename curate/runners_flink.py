@@ -3,8 +3,10 @@
 Beam's Python FlinkRunner talks to Beam's Flink *job server*, a Java jar
 (``org.apache.beam:beam-runners-flink-<flink>-job-server:<beam>`` on Maven Central) that
 translates the portable pipeline into a Flink job. ``scripts/flink_jobserver.sh`` fetches it
-into ``$CURATE_DATA/jars`` (checksum verified); these helpers find it and build the flags, so
-that no run downloads a jar behind the user's back (``--flink_job_server_jar`` is explicit).
+into ``$CURATE_DATA/jars`` (checksum verified), or, where the Maven repository does not serve
+it, builds it from Beam's runner source with the pinned recipe in ``scripts/flink/``; these
+helpers find it and build the flags, so that no run downloads a jar behind the user's back
+(``--flink_job_server_jar`` is explicit).
 
 Flink master ``[local]`` runs an embedded Flink cluster inside the job server's JVM (tests);
 ``host:8081`` submits to a real cluster's REST endpoint. Python SDK workers run LOOPBACK
@@ -42,13 +44,17 @@ def jar_path(flink_version: str = FLINK_VERSION, beam_version: str = BEAM_VERSIO
 
 
 def find_job_server_jar(flink_version: str = FLINK_VERSION) -> Path | None:
-    """The job server jar: $CURATE_FLINK_JOB_SERVER_JAR if set, else the cached one; None
-    when neither exists."""
+    """The job server jar: $CURATE_FLINK_JOB_SERVER_JAR if set, else the cached official one,
+    else the cached one built from source (``beam-runners-flink-<v>-job-server-<beam>-src<commit>.jar``);
+    None when there is none."""
     env = os.environ.get(JAR_ENV)
     if env:
         return Path(env) if Path(env).is_file() else None
     path = jar_path(flink_version)
-    return path if path.is_file() else None
+    if path.is_file():
+        return path
+    built = sorted(path.parent.glob(f"beam-runners-flink-{flink_version}-job-server-*-src*.jar"))
+    return built[-1] if built else None
 
 
 def java_available() -> bool:
