@@ -90,3 +90,17 @@ def test_docker_compose_config_accepts_the_file():
         capture_output=True, text=True, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_jobserver_builds_with_the_setup_recipe_where_the_image_is_not_served(compose):
+    """No pull_policy: compose pulls the official image, else builds it with the same script
+    (Maven Central first, then Beam's source with the pinned recipe) that setup runs."""
+    js = compose["services"]["jobserver"]
+    assert js["build"] == {"context": ".", "dockerfile": "docker/jobserver.Dockerfile"}
+    assert "pull_policy" not in js
+    text = (ROOT / "docker" / "jobserver.Dockerfile").read_text()
+    assert "bash scripts/flink_jobserver.sh" in text
+    for path in re.findall(r"^COPY (?!--from)(\S+)", text, re.M):
+        assert (ROOT / path).exists(), path  # every COPY source is in the build context
+    entry = re.search(r"^ENTRYPOINT (.+)$", text, re.M).group(1)
+    assert "-jar" in entry  # takes the official image's flags (--flink-master ...) as arguments
