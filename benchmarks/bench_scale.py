@@ -1,0 +1,212 @@
+"""Which runner for which pool size: the text stages (ingest → filter → dedup_text → balance) on
+generated pairs at several sizes, on (a) the local runner (Beam's FnApiRunner, multi-process)
+and (b) the standalone Flink cluster of scripts/flink_cluster.sh (JobManager, two
+TaskManagers, an EXTERNAL Python worker pool) at parallelism 2. Per run: wall time, pairs/s
+and the peak resident memory of every process, by role (driver = the `curate run` process;
+local workers; job server; JobManager; TaskManagers; SDK harnesses of the worker pool).
+
+The goal it checks: on Flink, peak RSS per process grows by at most 1.5x from the smallest to
+the largest size, while the local runner's driver keeps every PCollection in memory. A run
+whose processes together pass --memory-cap-gb is stopped and recorded as not finished.
+
+    .venv/bin/python benchmarks/bench_scale.py --pairs 250000 1000000 3000000 \
+        [--runners local cluster] [--output benchmarks/results/scale_<date>.json]
+
+The cluster is started (and stopped at the end) by this script unless one is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import text_data  # noqa: E402
+from bench_text_stage import write_pairs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = ROOT / "scripts" / "flink_cluster.sh"
+CURATE = Path(sys.executable).with_name("curate")
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, RSS bytes, command line) of every process visible in /proc."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            with open(f"/proc/{d}/statm") as f:
+                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(d)] = (ppid, rss, cmd)
+    return out
+
+
+def _descendants(table, root: int) -> set[int]:
+    found, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        for pid, (ppid, _, _) in table.items():
+            if ppid == p and pid not in found:
+                found.add(pid)
+                frontier.append(pid)
+    return found
+
+
+def _role(pid: int, driver: int, cmd: str, cluster_pids: dict[int, str]) -> str | None:
+    if pid in cluster_pids:
+        return cluster_pids[pid]
+    if pid == driver:
+        return "driver"
+    if "job-server" in cmd or "jobserver" in cmd:
+        return "job server"
+    if "sdk_worker" in cmd or "SdkHarness" in cmd or "worker_pool_main" in cmd:
+        return "sdk worker"
+    return "driver child"
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS per process (by role) of a run's processes, sampled every `interval` s; stops
+    the run when their sum passes `cap` bytes."""
+
+    def __init__(self, proc: subprocess.Popen, cluster_pids: dict[int, str], cap: int, interval=0.5):
+        super().__init__(daemon=True)
+        self.proc, self.cluster_pids, self.cap, self.interval = proc, cluster_pids, cap, interval
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self.peak_total = 0
+        self.capped = False
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set() and self.proc.poll() is None:
+            table = _proc_table()
+            pids = _descendants(table, self.proc.pid) | set(self.cluster_pids)
+            for root in [p for p, r in self.cluster_pids.items() if r == "worker pool"]:
+                pids |= _descendants(table, root)
+            total = 0
+            for pid in pids:
+                if pid not in table:
+                    continue
+                _, rss, cmd = table[pid]
+                role = _role(pid, self.proc.pid, cmd, self.cluster_pids)
+                total += rss
+                if rss > self.peaks.get(pid, ("", 0))[1]:
+                    self.peaks[pid] = (role, rss)
+            self.peak_total = max(self.peak_total, total)
+            if total > self.cap:
+                self.capped = True
+                self.proc.kill()
+                return
+            time.sleep(self.interval)
+
+    def by_role(self) -> dict[str, dict]:
+        roles: dict[str, list[int]] = {}
+        for role, rss in self.peaks.values():
+            roles.setdefault(role, []).append(rss)
+        return {r: {"processes": len(v), "peak_rss_mb_max": round(max(v) / 2**20), "peak_rss_mb_sum": round(sum(v) / 2**20)}
+                for r, v in sorted(roles.items())}
+
+
+def cluster_pids() -> dict[int, str]:
+    run = Path(os.environ.get("CURATE_FLINK_RUN", ROOT / "data" / "flink" / "run"))
+    roles = {"standalonesession": "jobmanager", "taskexecutor": "taskmanager", "worker-pool": "worker pool"}
+    out = {}
+    for f in run.glob("*.pid"):
+        role = next((r for k, r in roles.items() if k in f.name), f.stem)
+        for p in f.read_text().split():
+            out[int(p)] = role
+    return out
+
+
+def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float) -> dict:
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(json.dumps({
+        "input": str(pool / "*.parquet"), "output": str(out), "queries": str(queries),
+        "stages": {"ingest": {}, "filter": {}, "dedup_text": {}, "balance": {}},
+    }))
+    if runner == "local":
+        args = ["--runner=local", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        pids = {}
+    else:
+        args = subprocess.run(["bash", str(CLUSTER), "args"], check=True, capture_output=True, text=True).stdout.split()
+        pids = cluster_pids()
+    t = time.perf_counter()
+    proc = subprocess.Popen([str(CURATE), "run", "--config", str(config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = MemorySampler(proc, pids, int(cap_gb * 2**30))
+    sampler.start()
+    log, _ = proc.communicate()
+    wall = time.perf_counter() - t
+    sampler.done.set()
+    sampler.join()
+    result = {"runner": runner, "wall_s": round(wall, 1), "finished": proc.returncode == 0,
+              "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20)}
+    if sampler.capped:
+        result["note"] = f"stopped: its processes together passed {cap_gb} GiB"
+    elif proc.returncode != 0:
+        result["note"] = f"exit {proc.returncode}: {log[-2000:]}"
+    else:
+        stats = json.loads((out / "stats.json").read_text())
+        result["funnel"] = {s["stage"]: [s["in"], s["kept"]] for s in stats["stages"]}
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", type=int, nargs="+", default=[250_000, 1_000_000, 3_000_000])
+    ap.add_argument("--runners", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
+    ap.add_argument("--workers", type=int, default=2, help="local worker processes (the cluster runs at parallelism 2)")
+    ap.add_argument("--memory-cap-gb", type=float, default=20.0)
+    ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / f"scale_{datetime.date.today()}.json"))
+    a = ap.parse_args()
+    entries, source = text_data.entries()
+    started_cluster = False
+    if "cluster" in a.runners and subprocess.run(["bash", str(CLUSTER), "status"], capture_output=True).returncode != 0:
+        subprocess.run(["bash", str(CLUSTER), "start"], check=True)
+        started_cluster = True
+    results = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            queries = tmp / "queries"
+            queries.mkdir()
+            (queries / "entries.txt").write_text("\n".join(entries) + "\n", encoding="utf-8")
+            for n in sorted(a.pairs):
+                pool = tmp / f"pool-{n}"
+                pool.mkdir()
+                write_pairs(text_data.texts(n), pool)
+                for runner in a.runners:
+                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb)
+                    r.update(pairs=n, pairs_per_s=round(n / r["wall_s"]) if r["finished"] else None)
+                    results.append(r)
+                    mem = ", ".join(f"{k} {v['peak_rss_mb_max']} MB" for k, v in r["memory_by_role"].items())
+                    print(f"{n:>9,} {runner:>7}: {r['wall_s']:>7.0f} s, {r['pairs_per_s'] or 0:>6,} pairs/s; "
+                          f"peak RSS per process: {mem}{'; ' + r.get('note', '')[:200] if 'note' in r else ''}", flush=True)
+                    Path(a.output).write_text(json.dumps({
+                        "command": " ".join(sys.argv), "date": str(datetime.date.today()), "entries": source,
+                        "machine": f"{os.cpu_count()} cores", "results": results}, indent=2) + "\n")
+                    subprocess.run(["rm", "-rf", str(tmp / f"out-{runner}-{n}")])
+                subprocess.run(["rm", "-rf", str(pool)])
+    finally:
+        if started_cluster:
+            subprocess.run(["bash", str(CLUSTER), "stop"])
+    print(f"results in {a.output}")
+
+
+if __name__ == "__main__":
+    main()
