@@ -15,6 +15,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+
+from curate.errors import CurateError, find_user_error
 
 # Subcommand -> module in curate.commands, in the order `curate --help` lists them.
 COMMANDS: dict[str, str] = {
@@ -43,8 +46,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class CurateError(Exception):
-    """An error for the user: printed without a traceback, exit status 2."""
+# Expected failures, printed on one line: bad values (config validation raises ValueError
+# naming the field), files that are missing or unreadable. Anything else is a bug and keeps
+# its traceback, unless a user error is found inside it (a worker's, wrapped by Beam).
+USER_ERRORS = (CurateError, ValueError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,9 +101,29 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args._module, "main_for"):
             return int(args._module.main_for(args._name, args, beam_args) or 0)
         return int(args._module.main(args, beam_args) or 0)
-    except (CurateError, ValueError, FileNotFoundError) as e:
-        print(f"curate {args._name}: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (sorted into user errors and bugs below)
+        message = _user_message(e)
+        if message is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"curate {args._name}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _user_message(e: Exception) -> str | None:
+    """The one-line message of an expected failure; None for a bug."""
+    found = find_user_error(e)
+    if found is not None:
+        return found
+    if isinstance(e, USER_ERRORS) or _is_yaml_error(e):
+        return " ".join(str(e).split())
+    return None
+
+
+def _is_yaml_error(e: Exception) -> bool:
+    yaml = sys.modules.get("yaml")
+    return yaml is not None and isinstance(e, yaml.YAMLError)
 
 
 def run() -> None:

@@ -27,6 +27,7 @@ class IngestConfig:
     max_url_chars: int = 2048  # the de-facto browser/CDN limit
     schemes: tuple[str, ...] = ("http", "https")
     batch_rows: int = 4096
+    skip_bad_files: bool = field(default=False, metadata={"help": "go on without input files that cannot be read at all (listed in stats.json) instead of stopping"})
 
     def __post_init__(self):
         _check(self.max_text_chars >= 1, "ingest.max_text_chars", ">= 1", self.max_text_chars)
