@@ -182,20 +182,43 @@ def read_parquet(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
     text_col = _pick(names, TEXT_COLUMNS, path, "text")
     uid_col = _pick(names, UID_COLUMNS, path, "uid")
     cols = [c for c in (url_col, text_col, uid_col) if c]
+    # Row group by row group: they decode independently, so one that does not (damaged
+    # pages) costs its own rows - one broken_file record says which - and not the rest.
     start = 0
-    for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):
-        urls = [_str_or_none(v) for v in rb.column(url_col).to_pylist()]
-        texts_col = rb.column(text_col)
-        if pa.types.is_string(texts_col.type) or pa.types.is_large_string(texts_col.type):
-            texts_col = texts_col.cast(pa.binary())
-        texts = [_text_bytes(v) for v in texts_col.to_pylist()]
-        uids = [_str_or_none(v) for v in rb.column(uid_col).to_pylist()] if uid_col else None
-        yield _raw_batch(path, start, urls, texts, uids, None)
-        start += rb.num_rows
+    for group in range(pf.num_row_groups):
+        group_rows = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for rb in pf.iter_batches(batch_size=batch_rows, columns=cols, row_groups=[group]):
+                urls = [_str_or_none(v) for v in rb.column(url_col).to_pylist()]
+                texts_col = rb.column(text_col)
+                if pa.types.is_string(texts_col.type) or pa.types.is_large_string(texts_col.type):
+                    texts_col = texts_col.cast(pa.binary())
+                texts = [_text_bytes(v) for v in texts_col.to_pylist()]
+                uids = [_str_or_none(v) for v in rb.column(uid_col).to_pylist()] if uid_col else None
+                yield _raw_batch(path, start + done, urls, texts, uids, None)
+                done += rb.num_rows
+        except READ_ERRORS as e:
+            lost = group_rows - done
+            yield _broken_row(
+                path,
+                start + done,
+                f"row group {group}: rows {start + done}..{start + group_rows - 1} ({lost}) do not decode: {type(e).__name__}: {e}",
+                rest=False,
+            )
+        start += group_rows
+
+
+# csv's default field limit (128 KiB) raises on a long field, and the reader does not resume
+# after that error on a stream: every row after it was lost. A long field is read instead,
+# and ingest removes it (text_too_long) like any other.
+CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def _delimited(delimiter: str):
     def read(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
+        if csv.field_size_limit() < CSV_FIELD_LIMIT:
+            csv.field_size_limit(CSV_FIELD_LIMIT)
         # csv on a bytes stream decoded with surrogateescape keeps undecodable bytes intact.
         text = io.TextIOWrapper(f, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=delimiter)
@@ -360,12 +383,14 @@ def _stream(f, reader):
     return io.BufferedReader(_RawStream(f), buffer_size=1 << 20)
 
 
-def _broken_row(path: str, start: int, error: BaseException | str) -> pa.Table:
+def _broken_row(path: str, start: int, error: BaseException | str, rest: bool = True) -> pa.Table:
+    """One row standing for what cannot be read: the rest of the file from row `start`
+    (`rest`), or the part that `error` names."""
     detail = " ".join(str(error).split())[:300]
-    message = (
-        f"{BROKEN_FILE}: cannot read past row {start}: {detail}; "
-        "the rest of the file is not counted"
-    )
+    if rest:
+        message = f"{BROKEN_FILE}: cannot read past row {start}: {detail}; the rest of the file is not counted"
+    else:
+        message = f"{BROKEN_FILE}: {detail}; not counted"
     return _raw_batch(path, start, [None], [None], None, [message])
 
 
@@ -439,7 +464,7 @@ def _check_text(path: str, reader) -> None:
     with _open(path, reader) as f:
         while len(head) < CHECK_BYTES:
             try:
-                chunk = f.read(1 << 16)
+                chunk = getattr(f, "read1", f.read)(1 << 16)  # see _RawStream.readinto
             except READ_ERRORS as e:
                 if head:
                     break  # damage further in: the reader keeps the rows before it
