@@ -86,14 +86,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Logged by Beam on import wherever the optional GCP client is missing: noise for a user.
+_IMPORT_NOISE = ("apitools not found",)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Before anything imports Beam (whose import logs through the root logger, which would
+    otherwise configure it first and make -v a no-op)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda r: not r.getMessage().startswith(_IMPORT_NOISE))
+        # A failing bundle is logged with its traceback by the runner in this process, and
+        # relayed again from workers; without -v it reaches the user once, as the error line
+        # (a bug: as the traceback of the exception the runner raises). The local runner's
+        # worker processes write their own logs to the shared stderr: out of our hands.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.CRITICAL)
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+
+
+def _verbose_flag(argv: list[str]) -> bool:
+    """-v/--verbose before the command (where the parser takes it), read before parsing."""
+    for a in argv:
+        if a in ("-v", "--verbose"):
+            return True
+        if not a.startswith("-"):
+            return False
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(_verbose_flag(argv))
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     stray = [a for a in beam_args if not a.startswith("-")]
     if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):
         parser.error(f"unexpected arguments {stray} (Beam options start with --)")
