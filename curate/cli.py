@@ -93,13 +93,15 @@ _IMPORT_NOISE = ("apitools not found",)
 def _configure_logging(verbose: bool) -> None:
     """Before anything imports Beam (whose import logs through the root logger, which would
     otherwise configure it first and make -v a no-op)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return  # configured by the caller (a test harness, an embedding program)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
-        force=True,
     )
     if not verbose:
-        for handler in logging.getLogger().handlers:
+        for handler in root.handlers:
             handler.addFilter(lambda r: not r.getMessage().startswith(_IMPORT_NOISE))
         # A failing bundle is logged with its traceback by the runner in this process, and
         # relayed again from workers; without -v it reaches the user once, as the error line
