@@ -426,6 +426,14 @@ _MAGIC = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".zst": b"\x28\xb5\x2f\xfd"}
 
 
 def _check_parquet(path: str) -> None:
+    names = parquet_columns(path)
+    for candidates, what in ((URL_COLUMNS, "url"), (TEXT_COLUMNS, "text")):
+        _pick(names, candidates, path, what)
+
+
+def parquet_columns(path: str) -> list[str]:
+    """The column names in a Parquet file's footer, after checking its magic bytes and
+    footer length; ``PoolFormatError`` naming the file if it has none."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f = _stream(f, read_parquet)
         f.seek(0, io.SEEK_END)
@@ -444,11 +452,9 @@ def _check_parquet(path: str) -> None:
             raise PoolFormatError(f"{path}: Parquet footer length {footer} exceeds the file ({size} bytes)")
         f.seek(0)
         try:
-            names = pq.ParquetFile(f).schema_arrow.names
+            return pq.ParquetFile(f).schema_arrow.names
         except Exception as e:  # noqa: BLE001  (pyarrow raises several types for a bad footer)
             raise PoolFormatError(f"{path}: unreadable Parquet footer: {' '.join(str(e).split())[:200]}") from e
-    for candidates, what in ((URL_COLUMNS, "url"), (TEXT_COLUMNS, "text")):
-        _pick(names, candidates, path, what)
 
 
 def _check_text(path: str, reader) -> None:
@@ -488,12 +494,13 @@ def check_pool_file(path: str) -> None:
         _check_text(path, reader)
 
 
-def check_pool_files(paths: list[str]) -> list[tuple[str, str]]:
-    """(path, reason) of each file of `paths` that cannot be read at all, in path order."""
+def check_pool_files(paths: list[str], check: Callable[[str], object] = check_pool_file) -> list[tuple[str, str]]:
+    """(path, reason) of each file of `paths` that `check` (by default: cannot be read at
+    all) refuses, in path order; the files are checked in parallel threads."""
 
     def one(path):
         try:
-            check_pool_file(path)
+            check(path)
         except PoolFormatError as e:
             return path, str(e)
         except READ_ERRORS as e:

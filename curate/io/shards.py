@@ -198,11 +198,18 @@ class ReadShards(beam.PTransform):
 
     def __init__(self, pattern: str, batch_rows: int = 8192, columns: list[str] | None = None):
         super().__init__()
-        from curate.io.pool import match_files
+        from curate.io.pool import PoolFormatError, check_pool_files, match_files, parquet_columns
 
         self.paths = [p for p in match_files(pattern) if p.endswith(".parquet")]
         if not self.paths:
             raise ValueError(f"no .parquet shards match {pattern}")
+        bad = check_pool_files(self.paths, parquet_columns)  # before any work, as for a pool
+        if bad:
+            more = f" (and {len(bad) - 1} more of {len(self.paths)})" if len(bad) > 1 else ""
+            raise PoolFormatError(
+                f"{bad[0][1]}{more}: not a shard an earlier stage wrote completely; rerun "
+                "that stage, or give its kept/ folder as --input"
+            )
         self.batch_rows = batch_rows
         self.columns = columns
 

@@ -162,3 +162,10 @@ def test_a_worker_value_error_is_a_bug_not_a_bad_value(tmp_path, beam_args, monk
     _pool(tmp_path / "pool.parquet")
     with pytest.raises(RuntimeError, match="the pipeline failed: a bug deep in a worker"):
         main(["ingest", "--input", str(tmp_path / "pool.parquet"), "--output", str(tmp_path / "out"), *beam_args])
+
+
+def test_unreadable_shard_for_a_later_stage(tmp_path, capsys):
+    _pool(tmp_path / "in" / "part-00000-of-00002.parquet")
+    (tmp_path / "in" / "part-00001-of-00002.parquet").write_bytes(b"PAR1" + b"\x00" * 100)  # a cut shard
+    assert main(["filter", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-match"]) == 2
+    _one_line_error(capsys, "filter", "part-00001-of-00002.parquet: no Parquet footer", "rerun that stage")
