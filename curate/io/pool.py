@@ -11,10 +11,10 @@ Bad files (see the README's "Bad input"):
   an empty .parquet) is found while the pipeline is planned: ``check_pool_file`` reads each
   file's header or footer. By default the run stops with an error naming it; with
   ``skip_bad_files`` the run goes on without it and lists it in stats.json.
-- A file that breaks part-way (a row group whose pages do not decode, a gzip stream cut
-  off) keeps the rows read before the break; the break becomes one row with a
-  ``broken_file: ...`` parse error (ingest removes it with reason ``broken_file``), so the
-  rows after it, which cannot be counted, are not lost silently.
+- A file that breaks part-way keeps what can be read: a gzip/bz2 stream cut off, every
+  complete row before the cut; a Parquet row group whose pages do not decode, every other
+  row group. What cannot be read becomes one row with a ``broken_file: ...`` parse error
+  (ingest removes it with reason ``broken_file``), so it is not lost silently.
 """
 
 from __future__ import annotations
