@@ -8,6 +8,7 @@ stats) to its config class; ``curate.pipeline.STAGES`` gives the order stages ru
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 
@@ -417,3 +418,33 @@ def load(path: str) -> PipelineConfig:
 
 def dump(config) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+# A setting whose value ends so, or holds a slash, names a file (a checkpoint, a model
+# config, an image folder); anything else is a tag or a model name.
+PATH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".json", ".npz", ".npy", ".parquet", ".yaml")
+
+
+def named_path(value) -> str | None:
+    """The local or remote path a setting names, or None for a tag/model name."""
+    if not isinstance(value, str) or not value or value.startswith("hf-hub:"):
+        return None
+    if value.startswith("local-dir:"):
+        return value[len("local-dir:") :]
+    if "/" in value or os.sep in value or value.lower().endswith(PATH_SUFFIXES):
+        return value
+    return None
+
+
+def check_named_path(value, where: str) -> None:
+    """``CurateError`` if `value` names a file or folder that does not exist: before a run,
+    not in every worker's model loading after the earlier stages."""
+    from curate.errors import CurateError
+    from curate.io.shards import exists
+
+    path = named_path(value)
+    if path is not None and not exists(path.rstrip("/") or "/"):
+        raise CurateError(
+            f"{where}: no such file or folder {path} (give an existing checkpoint, model "
+            "config or folder; a name without a path is taken as a tag)"
+        )

@@ -17,12 +17,10 @@ input file that cannot be read at all. A rerun into the same folder with the sam
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
 import apache_beam as beam
 import yaml
-from apache_beam.io.filesystems import FileSystems
 
 from curate import config as cfg
 from curate import schema
@@ -226,20 +224,6 @@ PATH_FIELDS = (
     "model", "pretrained", "filter_model", "filter_pretrained", "captioner_model",
     "captioner_pretrained", "eval_images", "seed_images",
 )
-PATH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".json", ".npz", ".npy", ".parquet", ".yaml")
-
-
-def _named_path(value) -> str | None:
-    """The local or remote path a setting names, or None for a tag/model name."""
-    if not isinstance(value, str) or not value or value.startswith("hf-hub:"):
-        return None
-    if value.startswith("local-dir:"):
-        return value[len("local-dir:") :]
-    if "/" in value or os.sep in value or value.lower().endswith(PATH_SUFFIXES):
-        return value
-    return None
-
-
 def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     keys = sorted(set(old) | set(new), key=str)
     out = []
@@ -262,7 +246,7 @@ def preflight(config: cfg.PipelineConfig) -> None:
                 f"its output's {own}/ shards; write to another --output"
             )
     old_path = shards.join(config.output, "config.yaml")
-    if FileSystems.exists(old_path):
+    if shards.exists(old_path):
         try:
             old = yaml.safe_load(shards.read_bytes(old_path)) or {}
             old = cfg.to_dict(cfg.from_dict(old))  # defaults filled in as the new one's are
@@ -284,7 +268,7 @@ def preflight(config: cfg.PipelineConfig) -> None:
     if config.queries and ("balance" in config.stages or getattr(config.stages.get("filter"), "match", False)):
         from curate.io.queries import ENTRIES_PARQUET, ENTRIES_TXT
 
-        if not any(FileSystems.exists(shards.join(config.queries, n)) for n in (ENTRIES_TXT, ENTRIES_PARQUET)):
+        if not any(shards.exists(shards.join(config.queries, n)) for n in (ENTRIES_TXT, ENTRIES_PARQUET)):
             raise CurateError(
                 f"no query list in {config.queries}: neither {ENTRIES_TXT} nor "
                 f"{ENTRIES_PARQUET} exists (build one with `curate queries build`, or give "
@@ -292,22 +276,7 @@ def preflight(config: cfg.PipelineConfig) -> None:
             )
     for name, stage in config.stages.items():
         for field in PATH_FIELDS:
-            path = _named_path(getattr(stage, field, None))
-            if path is not None and not FileSystems.exists(path.rstrip("/")):
-                raise CurateError(
-                    f"stages.{name}.{field}: no such file or folder {path} (give an existing "
-                    "checkpoint, model config or folder; a name without a path is taken as a tag)"
-                )
-
-
-def clear_outputs(output: str) -> None:
-    """Remove the shards and stats.json of an earlier attempt into `output` (same config):
-    a run rewrites them all, and a killed attempt's partial files must not mix in."""
-    patterns = [shards.join(output, d, "part-*") for d in ("kept", "removed")]
-    patterns.append(shards.join(output, "stats.json"))
-    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
+            cfg.check_named_path(getattr(stage, field, None), f"stages.{name}.{field}")
 
 
 def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None) -> dict:
@@ -321,7 +290,7 @@ def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None) -> dict:
     p = beam.Pipeline(options=pipeline_options(beam_args or []))
     build(p, config)  # planning: its errors (bad values, bad input files) are raised as they are
     shards.makedirs(config.output)
-    clear_outputs(config.output)
+    shards.remove_run_outputs(config.output)
     shards.write_bytes(shards.join(config.output, "config.yaml"), cfg.dump(config).encode())
     try:
         p.run().wait_until_finish()

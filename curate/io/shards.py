@@ -47,6 +47,20 @@ def makedirs(path: str) -> None:
             raise
 
 
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def remove_run_outputs(output: str) -> None:
+    """Remove the shards and stats.json of an earlier attempt of a run into `output`: a run
+    rewrites them all, and a killed attempt's partial files must not mix in."""
+    patterns = [join(output, d, "part-*") for d in ("kept", "removed")]
+    patterns.append(join(output, "stats.json"))
+    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
 def write_bytes(path: str, data: bytes) -> None:
     makedirs(posixpath.dirname(path) or ".")
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

@@ -169,3 +169,8 @@ def test_unreadable_shard_for_a_later_stage(tmp_path, capsys):
     (tmp_path / "in" / "part-00001-of-00002.parquet").write_bytes(b"PAR1" + b"\x00" * 100)  # a cut shard
     assert main(["filter", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-match"]) == 2
     _one_line_error(capsys, "filter", "part-00001-of-00002.parquet: no Parquet footer", "rerun that stage")
+
+
+def test_missing_checkpoint_for_eval(tmp_path, capsys):
+    assert main(["eval", "--model", "RN50", "--pretrained", str(tmp_path / "model.pt"), "--limit", "4"]) == 2
+    _one_line_error(capsys, "eval", "--pretrained", str(tmp_path / "model.pt"))
