@@ -48,6 +48,9 @@ def makedirs(path: str) -> None:
 
 
 def exists(path: str) -> bool:
+    """Whether `path` exists, or, for a glob, whether it matches anything."""
+    if any(c in path for c in "*?["):
+        return any(r.metadata_list for r in FileSystems.match([path]))
     return FileSystems.exists(path)
 
 
