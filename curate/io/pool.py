@@ -538,7 +538,7 @@ class ReadPool(beam.PTransform):
         self.paths = [p for p in paths if p not in bad_paths]
         if not self.paths:
             raise PoolFormatError(f"none of the {len(paths)} input files can be read; first: {bad[0][1]}")
-        self.skipped = [{"path": p, "reason": reason} for p, reason in bad]
+        self.skipped = [{"path": p, "reason": reason.removeprefix(f"{p}: ")} for p, reason in bad]
         self.files_in = len(paths)
         self.batch_rows = batch_rows
         self.skip_bad_files = skip_bad_files
