@@ -278,10 +278,12 @@ def read_jsonl(f, path: str, batch_rows: int) -> Iterator[pa.Table]:
                 text_col = next((c for c in TEXT_COLUMNS if c in obj), None)
                 uid_col = next((c for c in UID_COLUMNS if c in obj), None)
                 if url_col is None or text_col is None:
-                    raise PoolFormatError(
+                    error = PoolFormatError(
                         f"{path}: first record has no url/text keys: {list(obj)}; expected one "
                         f"of {list(URL_COLUMNS)} and one of {list(TEXT_COLUMNS)}"
                     )
+                    error.rows = batcher.flush()  # the broken lines before it, for skip_bad_files
+                    raise error
             batch = batcher.add(
                 _str_or_none(obj.get(url_col)),
                 _text_bytes(obj.get(text_col)),
@@ -412,6 +414,10 @@ def read_pool_file(
     except PoolFormatError as e:
         if not skip_bad_files:
             raise
+        pending = getattr(e, "rows", None)
+        if pending is not None:
+            rows += pending.num_rows
+            yield pending
         yield _broken_row(path, rows, e)
     except _ReadBreak as e:
         if e.rows is not None:
