@@ -15,6 +15,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+
+from curate.errors import CurateError, find_user_error
 
 # Subcommand -> module in curate.commands, in the order `curate --help` lists them.
 COMMANDS: dict[str, str] = {
@@ -43,8 +46,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class CurateError(Exception):
-    """An error for the user: printed without a traceback, exit status 2."""
+# Expected failures, printed on one line: bad values (config validation raises ValueError
+# naming the field), files that are missing or unreadable. Anything else is a bug and keeps
+# its traceback, unless a user error is found inside it (a worker's, wrapped by Beam).
+USER_ERRORS = (CurateError, ValueError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,14 +86,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args, beam_args = parser.parse_known_args(argv)
+# Logged by Beam on import wherever the optional GCP client is missing: noise for a user.
+_IMPORT_NOISE = ("apitools not found",)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Before anything imports Beam (whose import logs through the root logger, which would
+    otherwise configure it first and make -v a no-op)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return  # configured by the caller (a test harness, an embedding program)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        for handler in root.handlers:
+            handler.addFilter(lambda r: not r.getMessage().startswith(_IMPORT_NOISE))
+        # A failing bundle is logged with its traceback by the runner in this process, and
+        # relayed again from workers; without -v it reaches the user once, as the error line
+        # (a bug: as the traceback of the exception the runner raises). The local runner's
+        # worker processes write their own logs to the shared stderr: out of our hands.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.CRITICAL)
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+
+
+def _verbose_flag(argv: list[str]) -> bool:
+    """-v/--verbose before the command (where the parser takes it), read before parsing."""
+    for a in argv:
+        if a in ("-v", "--verbose"):
+            return True
+        if not a.startswith("-"):
+            return False
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(_verbose_flag(argv))
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
     stray = [a for a in beam_args if not a.startswith("-")]
     if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):
         parser.error(f"unexpected arguments {stray} (Beam options start with --)")
@@ -96,9 +133,29 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args._module, "main_for"):
             return int(args._module.main_for(args._name, args, beam_args) or 0)
         return int(args._module.main(args, beam_args) or 0)
-    except (CurateError, ValueError, FileNotFoundError) as e:
-        print(f"curate {args._name}: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (sorted into user errors and bugs below)
+        message = _user_message(e)
+        if message is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"curate {args._name}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _user_message(e: Exception) -> str | None:
+    """The one-line message of an expected failure; None for a bug."""
+    found = find_user_error(e)
+    if found is not None:
+        return found
+    if isinstance(e, USER_ERRORS) or _is_yaml_error(e):
+        return " ".join(str(e).split())
+    return None
+
+
+def _is_yaml_error(e: Exception) -> bool:
+    yaml = sys.modules.get("yaml")
+    return yaml is not None and isinstance(e, yaml.YAMLError)
 
 
 def run() -> None:

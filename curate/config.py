@@ -8,6 +8,7 @@ stats) to its config class; ``curate.pipeline.STAGES`` gives the order stages ru
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ class IngestConfig:
     max_url_chars: int = 2048  # the de-facto browser/CDN limit
     schemes: tuple[str, ...] = ("http", "https")
     batch_rows: int = 4096
+    skip_bad_files: bool = field(default=False, metadata={"help": "go on without input files that cannot be read at all (listed in stats.json) instead of stopping"})
 
     def __post_init__(self):
         _check(self.max_text_chars >= 1, "ingest.max_text_chars", ">= 1", self.max_text_chars)
@@ -416,3 +418,33 @@ def load(path: str) -> PipelineConfig:
 
 def dump(config) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+# A setting whose value ends so, or holds a slash, names a file (a checkpoint, a model
+# config, an image folder); anything else is a tag or a model name.
+PATH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".json", ".npz", ".npy", ".parquet", ".yaml")
+
+
+def named_path(value) -> str | None:
+    """The local or remote path a setting names, or None for a tag/model name."""
+    if not isinstance(value, str) or not value or value.startswith("hf-hub:"):
+        return None
+    if value.startswith("local-dir:"):
+        return value[len("local-dir:") :]
+    if "/" in value or os.sep in value or value.lower().endswith(PATH_SUFFIXES):
+        return value
+    return None
+
+
+def check_named_path(value, where: str) -> None:
+    """``CurateError`` if `value` names a file or folder that does not exist: before a run,
+    not in every worker's model loading after the earlier stages."""
+    from curate.errors import CurateError
+    from curate.io.shards import exists
+
+    path = named_path(value)
+    if path is not None and not exists(path.rstrip("/") or "/"):
+        raise CurateError(
+            f"{where}: no such file or folder {path} (give an existing checkpoint, model "
+            "config or folder; a name without a path is taken as a tag)"
+        )

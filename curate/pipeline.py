@@ -6,6 +6,12 @@ Output folder layout (same for ``curate run`` and every single-stage command)::
     <output>/removed/part-SSSSS-of-NNNNN.parquet   removed records of every stage
     <output>/stats.json                            per-stage funnel: in, kept, removed by reason
     <output>/config.yaml                           the resolved config of the run
+
+stats.json is written after every shard, so its presence means the run finished. Before a
+run starts, ``preflight`` turns what would fail later into one clear error: an output folder
+holding another run's config, a missing query list or checkpoint, and (in ``ReadPool``) an
+input file that cannot be read at all. A rerun into the same folder with the same config
+(after a crash or a kill) first removes the earlier attempt's shards and stats.json.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import dataclasses
 from collections.abc import Callable
 
 import apache_beam as beam
+import yaml
 
 from curate import config as cfg
 from curate import schema
+from curate.errors import CurateError, find_user_error
 from curate.io import shards
 from curate.io.pool import ReadPool
 from curate.transforms.base import Funnel, StageOutput
@@ -122,7 +130,13 @@ def _order(names) -> list[StageSpec]:
     return [s for s in STAGES if s.name in names]
 
 
-def _write_stats(stats: list[dict], path: str, order: list[str]) -> str:
+def _write_stats(
+    stats: list[dict], path: str, order: list[str], files: dict | None = None, broken=(), *_written
+) -> str:
+    """Writes stats.json. `files`: the input files of a run that starts with ingest
+    (``in``, ``read``, ``skipped`` and the skipped files' reasons); `broken`: the
+    ``broken_file`` records (files read up to a break). `_written`: the paths of the shards,
+    only so that this runs after them."""
     stats = sorted(stats, key=lambda s: order.index(s["stage"]))
     doc = {
         "stages": stats,
@@ -130,16 +144,36 @@ def _write_stats(stats: list[dict], path: str, order: list[str]) -> str:
         "kept": stats[-1]["kept"] if stats else 0,
         "removed": sum(s["removed"] for s in stats),
     }
+    if files is not None:
+        ingest = next(s for s in stats if s["stage"] == "ingest")
+        ingest["files"] = {"in": files["in"], "read": files["in"] - len(files["skipped"]), "skipped": len(files["skipped"])}
+        doc["bad_files"] = sorted(
+            [{"path": f["path"], "problem": "skipped", "reason": f["reason"]} for f in files["skipped"]]
+            + [{"path": p, "problem": "broken", "reason": d} for p, d in broken]
+        , key=lambda f: f["path"])
     shards.write_json(path, doc)
     return path
+
+
+def _broken_files(table):
+    """(source, detail) of each `broken_file` record of a removed batch."""
+    if "broken_file" not in set(table["reason"].to_pylist()):
+        return
+    for row in table.select(["source", "reason", "detail"]).to_pylist():
+        if row["reason"] == "broken_file":
+            yield row["source"], row["detail"]
 
 
 def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PCollection]:
     """Add the configured stages to pipeline `p`; returns the final kept and removed batches,
     and the paths written (kept shards, removed shards, stats file)."""
     specs = _order(config.stages)
+    files = None
     if specs and specs[0].name == "ingest":
-        batches = p | "ReadPool" >> ReadPool(config.input, config.stages["ingest"].batch_rows)
+        ingest = config.stages["ingest"]
+        read = ReadPool(config.input, ingest.batch_rows, ingest.skip_bad_files)
+        files = {"in": read.files_in, "skipped": read.skipped}
+        batches = p | "ReadPool" >> read
     else:
         batches = p | "ReadShards" >> shards.ReadShards(config.input)
     removed, stats = [], []
@@ -159,12 +193,21 @@ def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PColle
         config.rows_per_shard,
         sort_by=("stage", "uid", "source", "source_row", "reason"),
     )
+    broken = all_removed | "BrokenFiles" >> beam.FlatMap(_broken_files)
     stats_path = (
         tuple(stats)
         | "AllStats" >> beam.Flatten()
         | "StatsList" >> beam.combiners.ToList()
         | "WriteStats"
-        >> beam.Map(_write_stats, shards.join(config.output, "stats.json"), [s.name for s in specs])
+        >> beam.Map(
+            _write_stats,
+            shards.join(config.output, "stats.json"),
+            [s.name for s in specs],
+            files,
+            beam.pvalue.AsList(broken),
+            beam.pvalue.AsList(kept_paths),
+            beam.pvalue.AsList(removed_paths),
+        )
     )
     return {
         "kept": batches,
@@ -175,12 +218,89 @@ def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PColle
     }
 
 
+# Settings that name a file or folder: checked before the run (a missing checkpoint would
+# otherwise fail in every worker's setup, after the reading and earlier stages).
+PATH_FIELDS = (
+    "model", "pretrained", "filter_model", "filter_pretrained", "captioner_model",
+    "captioner_pretrained", "eval_images", "seed_images",
+)
+def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new), key=str)
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def preflight(config: cfg.PipelineConfig) -> None:
+    """Raise ``CurateError`` for what would make the run fail, or mix runs, later."""
+    for own in ("kept", "removed"):
+        folder = shards.join(config.output, own)
+        if config.input.rstrip("/") == folder or config.input.startswith(folder + "/"):
+            raise CurateError(
+                f"--input {config.input} is inside --output {config.output}: a run replaces "
+                f"its output's {own}/ shards; write to another --output"
+            )
+    old_path = shards.join(config.output, "config.yaml")
+    if shards.exists(old_path):
+        try:
+            old = yaml.safe_load(shards.read_bytes(old_path)) or {}
+            old = cfg.to_dict(cfg.from_dict(old))  # defaults filled in as the new one's are
+        except (yaml.YAMLError, TypeError, ValueError):
+            pass  # compared as it stands
+        new = cfg.to_dict(config)
+        old = old if isinstance(old, dict) else {"config.yaml": old}
+        diff = _config_diff(
+            {k: v for k, v in old.items() if k != "output"},
+            {k: v for k, v in new.items() if k != "output"},
+        )
+        if diff:
+            shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+            raise CurateError(
+                f"{config.output} holds a run with other settings ({shown}): give another "
+                f"--output, or delete {old_path} to reuse the folder (its kept/, removed/ and "
+                "stats.json are replaced)"
+            )
+    if config.queries and ("balance" in config.stages or getattr(config.stages.get("filter"), "match", False)):
+        from curate.io.queries import ENTRIES_PARQUET, ENTRIES_TXT
+
+        if not any(shards.exists(shards.join(config.queries, n)) for n in (ENTRIES_TXT, ENTRIES_PARQUET)):
+            raise CurateError(
+                f"no query list in {config.queries}: neither {ENTRIES_TXT} nor "
+                f"{ENTRIES_PARQUET} exists (build one with `curate queries build`, or give "
+                "the folder of one with --queries)"
+            )
+    for name, stage in config.stages.items():
+        for field in PATH_FIELDS:
+            cfg.check_named_path(getattr(stage, field, None), f"stages.{name}.{field}")
+
+
 def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None) -> dict:
-    """Run `config` to completion; returns the stats written to <output>/stats.json."""
+    """Run `config` to completion; returns the stats written to <output>/stats.json.
+
+    A user error (a bad input file, a missing query list...) raised inside a worker comes
+    out as ``CurateError`` with the worker's message, whatever the runner's wrapping."""
     from curate.runner import pipeline_options
 
+    preflight(config)
+    p = beam.Pipeline(options=pipeline_options(beam_args or []))
+    build(p, config)  # planning: its errors (bad values, bad input files) are raised as they are
     shards.makedirs(config.output)
+    shards.remove_run_outputs(config.output)
     shards.write_bytes(shards.join(config.output, "config.yaml"), cfg.dump(config).encode())
-    with beam.Pipeline(options=pipeline_options(beam_args or [])) as p:
-        build(p, config)
+    try:
+        p.run().wait_until_finish()
+    except CurateError:
+        raise
+    except Exception as e:
+        message = find_user_error(e)
+        if message is not None:
+            raise CurateError(message) from e
+        if isinstance(e, (ValueError, OSError)):  # a bug in a worker, not a bad value given
+            raise RuntimeError(f"the pipeline failed: {e}") from e
+        raise
     return shards.read_json(shards.join(config.output, "stats.json"))

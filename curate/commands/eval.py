@@ -28,8 +28,12 @@ def main(args, beam_args) -> int:
 
     import torch
 
+    from curate.config import check_named_path
     from curate.io import shards
     from curate.validate.evaluate import evaluate
+
+    check_named_path(args.model, "--model")
+    check_named_path(args.pretrained, "--pretrained")
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     results = evaluate(

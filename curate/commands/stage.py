@@ -102,4 +102,7 @@ def print_summary(stats: dict, output: str) -> None:
     for s in stats["stages"]:
         reasons = ", ".join(f"{k}={v}" for k, v in s["removed_by_reason"].items()) or "none"
         print(f"{s['stage']:>14}: in {s['in']}, kept {s['kept']}, removed {s['removed']} ({reasons})")
+    for f in stats.get("bad_files", []):
+        what = "skipped (unreadable)" if f["problem"] == "skipped" else "read up to a break"
+        print(f"{'bad file':>14}: {f['path']} {what}: {f['reason']}")
     print(f"outputs in {output}: kept/, removed/, stats.json, config.yaml")

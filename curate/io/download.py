@@ -15,7 +15,8 @@ Layout under ``images_dir`` (``<output>/images``)::
     <name>.tar       members <uid>.<jpg|png|webp>, <uid>.txt, <uid>.json (successes only)
     <name>.parquet   one row per pair of the shard: uid, key, shard, status, ... (written
                      last: its presence means the shard is complete)
-    .tmp/            work folders of shards in progress
+    .tmp/            work folders of shards in progress (``curate.io.scratch``: each
+                     attempt holds a lock; the next attempt removes those of dead ones)
 
 ``<name>`` is a hash of the shard's uids and of the image settings
 (``curate.ops.download.shard_name``). Both files are written under a temporary name and
@@ -47,7 +48,7 @@ from apache_beam.io.filesystem import CompressionTypes  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 from curate import schema  # noqa: E402
-from curate.io import fetch  # noqa: E402
+from curate.io import fetch, scratch  # noqa: E402
 from curate.io import shards as shard_io  # noqa: E402
 from curate.ops import download as ops  # noqa: E402
 
@@ -184,12 +185,11 @@ def read_results(path: str) -> pa.Table:
     return schema.conform(pa.concat_tables(list(shard_io.read_shard(path))), RESULT_SCHEMA)
 
 
-def _work_dir(images_dir: str, name: str) -> str:
+def scratch_base(images_dir: str) -> str:
+    """Where shards in progress work: ``<images>/.tmp`` (local), else a local temp folder."""
     if _is_local(images_dir):
-        base = os.path.join(images_dir, ".tmp")
-        os.makedirs(base, exist_ok=True)
-        return tempfile.mkdtemp(prefix=name + "-", dir=base)
-    return tempfile.mkdtemp(prefix=f"curate-download-{name}-")
+        return os.path.join(images_dir, ".tmp")
+    return os.path.join(tempfile.gettempdir(), "curate-download")
 
 
 @dataclasses.dataclass
@@ -217,8 +217,8 @@ def download_shard(table: pa.Table, images_dir: str, config, resizer=None) -> Sh
 
     shard_io.makedirs(images_dir)
     fetch.install_into_img2dataset()
-    work = _work_dir(images_dir, name)
-    try:
+    # The work folder is removed on exit, and a killed attempt's by the next one.
+    with scratch.attempt(scratch_base(images_dir), name) as work:
         inputs = pa.table(
             {"uid": table["uid"], "caption": table["text"], "url": table["url"]}
         ).sort_by("uid")
@@ -255,13 +255,6 @@ def download_shard(table: pa.Table, images_dir: str, config, resizer=None) -> Sh
             f.write(shard_io.table_to_parquet_bytes(results))
         _publish(local_tar, tar_path)  # the tar first: a marker always has its tar
         _publish(local_marker, marker)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if _is_local(images_dir):
-            try:
-                os.rmdir(os.path.dirname(work))  # .tmp, once no shard is in progress
-            except OSError:
-                pass
     return ShardResult(results, name, False, time.monotonic() - start)
 
 

@@ -47,6 +47,23 @@ def makedirs(path: str) -> None:
             raise
 
 
+def exists(path: str) -> bool:
+    """Whether `path` exists, or, for a glob, whether it matches anything."""
+    if any(c in path for c in "*?["):
+        return any(r.metadata_list for r in FileSystems.match([path]))
+    return FileSystems.exists(path)
+
+
+def remove_run_outputs(output: str) -> None:
+    """Remove the shards and stats.json of an earlier attempt of a run into `output`: a run
+    rewrites them all, and a killed attempt's partial files must not mix in."""
+    patterns = [join(output, d, "part-*") for d in ("kept", "removed")]
+    patterns.append(join(output, "stats.json"))
+    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
 def write_bytes(path: str, data: bytes) -> None:
     makedirs(posixpath.dirname(path) or ".")
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -198,11 +215,18 @@ class ReadShards(beam.PTransform):
 
     def __init__(self, pattern: str, batch_rows: int = 8192, columns: list[str] | None = None):
         super().__init__()
-        from curate.io.pool import match_files
+        from curate.io.pool import PoolFormatError, check_pool_files, match_files, parquet_columns
 
         self.paths = [p for p in match_files(pattern) if p.endswith(".parquet")]
         if not self.paths:
             raise ValueError(f"no .parquet shards match {pattern}")
+        bad = check_pool_files(self.paths, parquet_columns)  # before any work, as for a pool
+        if bad:
+            more = f" (and {len(bad) - 1} more of {len(self.paths)})" if len(bad) > 1 else ""
+            raise PoolFormatError(
+                f"{bad[0][1]}{more}: not a shard an earlier stage wrote completely; rerun "
+                "that stage, or give its kept/ folder as --input"
+            )
         self.batch_rows = batch_rows
         self.columns = columns
 

@@ -3,6 +3,9 @@
 Reasons (the ``reason`` column of a removed record):
 
 - ``malformed_row``: the reader could not parse the row (bad JSON line, wrong CSV field count)
+- ``broken_file``: one record per file that breaks part-way (a row group that does not
+  decode, a gzip stream cut off): the rows before the break are read, the rest cannot be
+  counted; ``source_row`` is the first row not read
 - ``missing_url`` / ``missing_text``: the field is absent or null
 - ``url_too_long`` / ``text_too_long``: over ``max_url_chars`` / ``max_text_chars``
 - ``bad_url_scheme``: not one of ``schemes`` (http, https by default)
@@ -21,11 +24,14 @@ from curate import schema
 from curate.config import IngestConfig
 
 STAGE = "ingest"
+BROKEN_FILE = "broken_file"  # a reader's parse error "broken_file: <detail>"
 
 
 def check_row(url: str | None, text: bytes | None, parse_error: str | None, config: IngestConfig):
     """(normalised url, decoded text, None) for a good row, or (None, None, (reason, detail))."""
     if parse_error is not None:
+        if parse_error.startswith(BROKEN_FILE + ": "):
+            return None, None, (BROKEN_FILE, parse_error[len(BROKEN_FILE) + 2 :])
         return None, None, ("malformed_row", parse_error)
     if url is None or not url.strip():
         return None, None, ("missing_url", None)

@@ -65,6 +65,10 @@ def markdown(stats: dict, scored: dict | None) -> str:
     for s in stats["stages"]:
         reasons = ", ".join(f"{k} {v}" for k, v in s["removed_by_reason"].items()) or "-"
         lines.append(f"| {s['stage']} | {s['in']} | {s['kept']} | {s['removed']} | {reasons} |")
+    if stats.get("bad_files"):
+        lines += ["", "## Bad input files", "", "| file | problem | reason |", "|---|---|---|"]
+        for f in stats["bad_files"]:
+            lines.append(f"| {f['path']} | {f['problem']} | {f['reason']} |")
     if scored:
         lines += [
             "",

@@ -156,7 +156,9 @@ def test_rerun_resumes_from_complete_shards(server, tmp_path, beam_args):
     assert expected_tars >= 2 and len([n for n in first if n.endswith(".tar")]) == expected_tars
 
     # With the server refusing everything (not allowed to connect), a rerun still keeps
-    # every pair: every shard is complete, so nothing is downloaded.
+    # every pair: every shard is complete, so nothing is downloaded. (Other settings into
+    # the same folder need its config.yaml gone: the user's "this folder is mine now".)
+    os.remove(out / "config.yaml")
     _, out = _run(tmp_path, "out", table, beam_args, shard_size=2, allow_loopback=False)
     assert shards.read_table(str(out / "kept")).sort_by("uid").equals(kept_first)
     assert _shard_files(out) == first
@@ -166,6 +168,7 @@ def test_rerun_resumes_from_complete_shards(server, tmp_path, beam_args):
     marker = next(n for n in first if n.endswith(".parquet"))
     os.remove(out / "images" / marker)
     (out / "images" / marker.replace(".parquet", ".tar")).write_bytes(b"half-written")
+    os.remove(out / "config.yaml")
     _, out = _run(tmp_path, "out", table, beam_args, shard_size=2)
     assert _shard_files(out) == first
     assert shards.read_table(str(out / "kept")).sort_by("uid").equals(kept_first)

@@ -72,3 +72,14 @@ def test_match_files_folder_and_glob(tmp_path):
     assert pool.match_files(str(tmp_path / "a.*")) == [str(tmp_path / "a.csv")]
     with pytest.raises(pool.PoolFormatError, match="no files match"):
         pool.match_files(str(tmp_path / "*.parquet"))
+
+
+def test_format_error_found_while_reading_is_raised_or_with_skip_a_broken_file_row(tmp_path):
+    # The first record with keys lacks url/text, after lines the planning check read as rows.
+    p = tmp_path / "pool.jsonl"
+    p.write_bytes(b"{broken\n" * 3 + b'{"image": "x", "words": "y"}\n' + b'{"url": "http://x/1", "text": "t"}\n')
+    with pytest.raises(pool.PoolFormatError, match="first record has no url/text keys"):
+        list(pool.read_pool_file(str(p)))
+    rows = [r for t in pool.read_pool_file(str(p), skip_bad_files=True) for r in t.to_pylist()]
+    assert [r["source_row"] for r in rows] == [0, 1, 2, 3]
+    assert rows[3]["parse_error"].startswith("broken_file: cannot read past row 3:")
