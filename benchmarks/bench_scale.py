@@ -155,6 +155,7 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
     sampler.done.set()
     sampler.join()
     result = {"runner": runner, "wall_s": round(wall, 1), "finished": proc.returncode == 0,
+              "load_average_1m_after": round(os.getloadavg()[0], 1),
               "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20)}
     if sampler.capped:
         result["note"] = f"stopped: its processes together passed {cap_gb} GiB"

@@ -17,12 +17,14 @@
 # wheel (bin/ scripts), both pinned by sha256 in scripts/flink/flink-dist.txt. The config is
 # written here: everything bound to 127.0.0.1, 256 MB of TaskManager network memory (Beam's
 # batch translation needs more buffers than the default 128 MB gives), a fixed-delay restart
-# strategy (a killed TaskManager costs a restart, not the job) and short heartbeats (a dead
-# TaskManager is noticed in seconds).
+# strategy (a killed TaskManager costs a restart, not the job), short heartbeats (a dead
+# TaskManager is noticed in seconds) and uncaught exceptions failing the TaskManager (an
+# out-of-memory error in a gRPC thread then costs a restart instead of a hung job).
 #
 # Environment: CURATE_DATA (default data/), CURATE_FLINK_RUN (pids, logs, config; default
 # data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_WORKER_POOL_PORT (50000),
-# CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_FLINK_PARALLELISM (half the slots).
+# CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m),
+# CURATE_FLINK_PARALLELISM (half the slots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -35,6 +37,11 @@ RPC_PORT="${FLINK_RPC_PORT:-6123}"
 POOL_PORT="${CURATE_WORKER_POOL_PORT:-50000}"
 N_TM="${CURATE_TASKMANAGERS:-2}"
 SLOTS="${CURATE_TASK_SLOTS:-2}"
+# The Fn API data plane moves whole pair batches (a few MB each) through gRPC: at the default
+# 2 GB process size (~570 MB task heap, no task off-heap) a TaskManager ran out of heap, then
+# of direct memory (Netty's buffers), on 250K pairs. 4 GB with a quarter managed memory and
+# 768 MB of task off-heap memory leaves ~1.7 GB of heap.
+TM_MEMORY="${CURATE_TASKMANAGER_MEMORY:-4096m}"
 # Half the slots: when a TaskManager dies, the other one still has the slots to restart the job.
 PARALLELISM="${CURATE_FLINK_PARALLELISM:-$((N_TM * SLOTS / 2))}"
 PY="$ROOT/.venv/bin/python"
@@ -98,10 +105,15 @@ taskmanager:
   numberOfTaskSlots: $SLOTS
   memory:
     process:
-      size: 2048m
+      size: $TM_MEMORY
     network:
       min: 256mb
       max: 256mb
+    managed:
+      fraction: 0.25
+    task:
+      off-heap:
+        size: 768m
 parallelism:
   default: 2
 rest:
@@ -116,6 +128,8 @@ restart-strategy:
 heartbeat:
   interval: 2000
   timeout: 8000
+cluster:
+  uncaught-exception-handling: FAIL
 EOF
 }
 
