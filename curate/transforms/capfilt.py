@@ -10,7 +10,8 @@ from curate.config import CapFiltConfig
 from curate.io import shards
 from curate.models.capfilt import CapFiltScorer
 from curate.ops import capfilt as ops
-from curate.transforms.base import StageOutput, non_empty
+from curate.ops.model_batches import take_images
+from curate.transforms.base import ModelBatches, StageOutput, non_empty
 
 
 class AttachScoresFn(beam.DoFn):
@@ -24,7 +25,7 @@ class AttachScoresFn(beam.DoFn):
     def process(self, result):
         out = result.inference
         kept, removed = ops.attach(
-            result.example, out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
+            take_images(result.example)[0], out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
         )
         for s in out.clip_score:
             self.clip_score.update(int(round(float(s) * 1000)))
@@ -64,13 +65,16 @@ class CaptionAndFilter(beam.PTransform):
     and ``low_clip_score`` (both captions below the threshold; detail: both scores and the
     threshold). The threshold is absolute or a percentile of clip_score over the whole pool
     (Beam's ApproximateQuantiles, never one worker's view); ``threshold_path``, if given,
-    records the value used. Captions are sampled per pair from (uid, "capfilt", seed), so
-    reruns and runners agree."""
+    records the value used. Captions are sampled per pair from (uid, "capfilt", seed), and the
+    models run on ``ModelBatches`` (rows of one tar, uid order, chunks of ``batch_size``), so
+    which pairs share a forward pass, and so every caption and score, depends on the data and
+    the config alone: reruns, input batchings, worker counts and runners agree."""
 
     def __init__(self, config: CapFiltConfig = CapFiltConfig(), seed: int = 0, threshold_path: str | None = None, handler=None, read_images=None):
         super().__init__()
         self.config = config
         self.threshold_path = threshold_path
+        self.read_images = read_images
         self.handler = handler or CapFiltScorer(
             config.filter_model,
             config.filter_pretrained,
@@ -92,6 +96,7 @@ class CaptionAndFilter(beam.PTransform):
         if c.score:
             out = (
                 pairs
+                | "ModelBatches" >> ModelBatches(c.batch_size, self.read_images)
                 | "RunInference" >> RunInference(self.handler)
                 | "AttachScores" >> beam.ParDo(AttachScoresFn()).with_outputs("removed", main="kept")
             )
