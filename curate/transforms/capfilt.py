@@ -39,6 +39,18 @@ class AttachScoresFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("removed", removed)
 
 
+def _add_counts(counts):
+    """Sum of histograms (numpy arrays); None when there is none (an empty pool)."""
+    total = None
+    for c in counts:
+        total = c if total is None else total + c
+    return total
+
+
+def _threshold(low, plan):
+    return ops.threshold_from_counts(plan, low)
+
+
 def _decide(table, threshold):
     kept, removed = ops.decide(table, threshold)
     if kept.num_rows:
@@ -63,8 +75,9 @@ class CaptionAndFilter(beam.PTransform):
     threshold, with ``clip_score``, ``synthetic_caption`` and ``synthetic_score`` (the
     last two null without a captioner). Removed: ``decode_error`` (no or a broken image)
     and ``low_clip_score`` (both captions below the threshold; detail: both scores and the
-    threshold). The threshold is absolute or a percentile of clip_score over the whole pool
-    (Beam's ApproximateQuantiles, never one worker's view); ``threshold_path``, if given,
+    threshold). The threshold is absolute or the exact percentile of clip_score over the
+    whole pool (two global histograms of the scores' bits, combiners: never one worker's
+    view, the same on any runner); ``threshold_path``, if given,
     records the value used. Captions are sampled per pair from (uid, "capfilt", seed), and the
     models run on ``ModelBatches`` (rows of one tar, uid order, chunks of ``batch_size``), so
     which pairs share a forward pass, and so every caption and score, depends on the data and
@@ -105,11 +118,18 @@ class CaptionAndFilter(beam.PTransform):
         else:
             scored = pairs
         if c.keep_top_percent > 0:
+            keys = scored | "ScoreKeys" >> beam.Map(ops.score_keys)
+            plan = (
+                keys
+                | "HighCounts" >> beam.Map(ops.high_counts)
+                | "SumHigh" >> beam.CombineGlobally(_add_counts)
+                | "Plan" >> beam.Map(ops.percentile_plan, c.keep_top_percent)
+            )
             threshold = (
-                scored
-                | "ScoreValues" >> beam.Map(ops.score_values)
-                | "Quantiles" >> beam.ApproximateQuantiles.Globally(ops.NUM_QUANTILES, input_batched=True)
-                | "Threshold" >> beam.Map(ops.threshold_from_quantiles, c.keep_top_percent)
+                keys
+                | "LowCounts" >> beam.Map(ops.low_counts, beam.pvalue.AsSingleton(plan))
+                | "SumLow" >> beam.CombineGlobally(_add_counts)
+                | "Threshold" >> beam.Map(_threshold, beam.pvalue.AsSingleton(plan))
             )
         else:
             threshold = pairs.pipeline | "Threshold" >> beam.Create([c.threshold])
