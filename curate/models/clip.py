@@ -153,12 +153,7 @@ def table_images(table: pa.Table, read_images=None) -> tuple[pa.Table, list[byte
     from curate.ops import model_batches
 
     table, data = model_batches.take_images(table)
-    if data is None:
-        if read_images is not None:
-            data = read_images(table)
-        else:
-            data = tars.read_images(table["shard"].to_pylist(), table["key"].to_pylist())
-    return table, data
+    return table, data if data is not None else tars.read_pair_images(table, read_images)
 
 
 def decode_all(images: list[bytes | None], max_pixels: int):

@@ -179,11 +179,7 @@ def _model_batches(item, batch_size: int, read_images):
 
     _, tables = item
     table = mb.sort_by_uid(schema.concat(tables))
-    if read_images is not None:
-        images = read_images(table)
-    else:
-        images = tars.read_images(table["shard"].to_pylist(), table["key"].to_pylist())
-    yield from mb.chunks(mb.with_images(table, images), batch_size)
+    yield from mb.chunks(mb.with_images(table, tars.read_pair_images(table, read_images)), batch_size)
 
 
 class ModelBatches(beam.PTransform):
