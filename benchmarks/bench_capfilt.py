@@ -15,7 +15,9 @@ Two modes, each timed end to end (model loading included on both sides):
 
 The curate side runs ``CaptionAndFilter`` on the local FnApiRunner in-process (one worker)
 from a Parquet file of the pairs, so it adds Beam's overhead, per-pair seeded sampling and
-the threshold step. Prints pairs/s of each and the ratio (curate / reference), median of
+the threshold step; it is timed twice: as it is (model batches fixed by the data:
+``ModelBatches``, a GroupByKey on the tar) and on the old path (the model on the runner's
+batches, ``benchmarks/runner_batches.py``), whose ratio is the cost of batch invariance. Prints pairs/s of each and the ratio (curate / reference), median of
 --repeats runs. The models are random (built from scratch: no weights can be downloaded
 here), so captions are nonsense of realistic length.
 """
@@ -75,9 +77,12 @@ def reference(table, clip, coca, caption: bool, batch_size: int, max_tokens: int
     return n
 
 
-def curate_run(parquet: str, clip, coca, caption: bool, batch_size: int, max_tokens: int) -> int:
+def curate_run(parquet: str, clip, coca, caption: bool, batch_size: int, max_tokens: int, fixed: bool = True) -> int:
+    """Stage capfilt on the local runner; ``fixed=False``: the old path, the model on the
+    runner's batches (benchmarks/runner_batches.py)."""
     import apache_beam as beam
 
+    from benchmarks.runner_batches import runner_batches
     from curate.config import CapFiltConfig
     from curate.io import shards
     from curate.runner import in_process_args, pipeline_options
@@ -88,7 +93,7 @@ def curate_run(parquet: str, clip, coca, caption: bool, batch_size: int, max_tok
         captioner_model=coca[0] if caption else "none", captioner_pretrained=coca[1] if caption else "",
         device="cpu", batch_size=batch_size, max_caption_tokens=max_tokens, threshold=-1.0,
     )
-    with beam.Pipeline(options=pipeline_options(in_process_args())) as p:
+    with runner_batches(fixed), beam.Pipeline(options=pipeline_options(in_process_args())) as p:
         _ = p | shards.ReadShards(parquet) | CaptionAndFilter(c)
     return 0
 
@@ -121,7 +126,7 @@ def main() -> int:
     pq.write_table(table.slice(0, 4), tmp / "warm.parquet")
     curate_run(str(tmp / "warm.parquet"), clip, coca, True, args.batch_size, 6)
     for mode, caption in (("score", False), ("caption", True)):
-        ref, cur = [], []
+        ref, cur, old = [], [], []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             reference(table, clip, coca, caption, args.batch_size, args.max_tokens)
@@ -129,9 +134,13 @@ def main() -> int:
             t0 = time.perf_counter()
             curate_run(str(tmp / "pool.parquet"), clip, coca, caption, args.batch_size, args.max_tokens)
             cur.append(n / (time.perf_counter() - t0))
-        r, c = statistics.median(ref), statistics.median(cur)
+            t0 = time.perf_counter()
+            curate_run(str(tmp / "pool.parquet"), clip, coca, caption, args.batch_size, args.max_tokens, fixed=False)
+            old.append(n / (time.perf_counter() - t0))
+        r, c, o = statistics.median(ref), statistics.median(cur), statistics.median(old)
         unit = "captions+scores/s" if caption else "scores/s"
-        print(f"{mode:>8}: plain torch {r:8.1f} {unit}   curate capfilt (Beam) {c:8.1f} {unit}   ratio {c / r:.2f}")
+        print(f"{mode:>8}: plain torch {r:8.1f} {unit}   curate capfilt (Beam) {c:8.1f} {unit}   ratio {c / r:.2f}   "
+              f"old path (runner's batches) {o:8.1f} {unit}   fixed / old {c / o:.2f}")
     return 0
 
 

@@ -81,8 +81,7 @@ def main() -> None:
     times["kmeans"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    index = ops.flat_index(centroids)
-    labels = np.concatenate([ops.assign(x[s : s + args.batch], index)[0] for s in range(0, args.n, args.batch)])
+    labels = np.concatenate([ops.assign(x[s : s + args.batch], centroids)[0] for s in range(0, args.n, args.batch)])
     times["assign"] = time.perf_counter() - t
 
     t = time.perf_counter()

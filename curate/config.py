@@ -194,7 +194,7 @@ class EmbedConfig:
     model: str = field(default="ViT-B-32", metadata={"help": "open_clip model name, model config .json, local-dir:<folder> or hf-hub:<repo>"})
     pretrained: str = field(default="laion2b_s34b_b79k", metadata={"help": "open_clip pretrained tag or checkpoint file ('' for none)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu or cuda[:n]"})
-    batch_size: int = field(default=64, metadata={"help": "images per forward pass"})
+    batch_size: int = field(default=64, metadata={"help": "images per forward pass; part of the result: passes are the rows of one image tar in uid order, cut every batch_size rows, so output is byte-identical for the same batch_size and device on any runner, worker count or input batching (another batch_size may change the last bits)"})
     max_pixels: int = field(default=64_000_000, metadata={"help": "images with more pixels are not decoded (decode_error)"})
 
     def __post_init__(self):
@@ -271,7 +271,7 @@ class CapFiltConfig:
     captioner_model: str = field(default="coca_ViT-B-32", metadata={"help": "captioner: open_clip CoCa model name or config .json; none: filter only"})
     captioner_pretrained: str = field(default="mscoco_finetuned_laion2b_s13b_b90k", metadata={"help": "captioner: open_clip pretrained tag or checkpoint file"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu or cuda[:n]"})
-    batch_size: int = field(default=32, metadata={"help": "images per forward pass"})
+    batch_size: int = field(default=32, metadata={"help": "images per forward pass; part of the result: passes are the rows of one image tar in uid order, cut every batch_size rows, so captions and scores are byte-identical for the same batch_size and device on any runner, worker count or input batching (another batch_size may flip a caption token)"})
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass (BLIP: 0.9)"})
     max_caption_tokens: int = field(default=30, metadata={"help": "tokens per synthetic caption incl. start and end (open_clip's seq_len)"})
     min_caption_tokens: int = field(default=5, metadata={"help": "no end token before this many tokens (open_clip's min_seq_len)"})

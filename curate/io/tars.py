@@ -42,3 +42,11 @@ def read_images(shards: list[str | None], keys: list[str | None], ext: str = "jp
         found.get(shard, {}).get(key) if shard is not None and key is not None else None
         for shard, key in zip(shards, keys, strict=True)
     ]
+
+
+def read_pair_images(table, reader=None) -> list[bytes | None]:
+    """Image bytes per row of a pair batch: ``reader(table)`` when given (tests, benchmarks),
+    else from the tars its ``shard`` / ``key`` columns name."""
+    if reader is not None:
+        return reader(table)
+    return read_images(table["shard"].to_pylist(), table["key"].to_pylist())

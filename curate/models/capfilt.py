@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from curate.models.clip import LoadedModel, decode_all, load_open_clip
+from curate.models.clip import LoadedModel, decode_all, load_open_clip, table_images
 from curate.ops import capfilt as ops
 from curate.ops import image_hash
 
@@ -269,12 +269,8 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
         return CapFiltModels(filters, tokenizer, cap, fold_seed)
 
     def score(self, table: pa.Table, models: CapFiltModels) -> Scored:
-        from curate.io import tars
-
-        if self.read_images is not None:
-            data = self.read_images(table)
-        else:
-            data = tars.read_images(table["shard"].to_pylist(), table["key"].to_pylist())
+        """Scores of one pair batch (``table`` may carry its image bytes, see ``table_images``)."""
+        table, data = table_images(table, self.read_images)
         decoded, ok, errors = decode_all(data, self.max_pixels)
         if not decoded:
             empty = np.zeros(0, np.float32)
@@ -305,8 +301,10 @@ class CapFiltScorer(ModelHandler[pa.Table, PredictionResult, CapFiltModels]):
     def run_inference(
         self, batch: Sequence[pa.Table], model: CapFiltModels, inference_args=None
     ) -> Iterable[PredictionResult]:
+        from curate.ops.model_batches import take_images
+
         for table in batch:
-            yield PredictionResult(table, self.score(table, model), "capfilt")
+            yield PredictionResult(take_images(table)[0], self.score(table, model), "capfilt")
 
     def get_num_bytes(self, batch: Sequence[pa.Table]) -> int:
         return sum(t.nbytes for t in batch)

@@ -146,6 +146,16 @@ def embed_images(loaded: LoadedModel, images: list, batch_size: int) -> np.ndarr
     return np.concatenate(out)
 
 
+def table_images(table: pa.Table, read_images=None) -> tuple[pa.Table, list[bytes | None]]:
+    """(the pair batch without image bytes, its rows' image bytes): the bytes a model batch
+    carries (``ModelBatches``), else ``read_images(table)``, else read from the tars."""
+    from curate.io import tars
+    from curate.ops import model_batches
+
+    table, data = model_batches.take_images(table)
+    return table, data if data is not None else tars.read_pair_images(table, read_images)
+
+
 def decode_all(images: list[bytes | None], max_pixels: int):
     """(decoded images, their indices, (index, error) for the rest)."""
     decoded, ok, errors = [], [], []
@@ -185,13 +195,8 @@ class OpenClipImageEmbedder(ModelHandler[pa.Table, PredictionResult, LoadedModel
     def run_inference(
         self, batch: Sequence[pa.Table], model: LoadedModel, inference_args=None
     ) -> Iterable[PredictionResult]:
-        from curate.io import tars
-
         for table in batch:
-            if self.read_images is not None:
-                data = self.read_images(table)
-            else:
-                data = tars.read_images(table["shard"].to_pylist(), table["key"].to_pylist())
+            table, data = table_images(table, self.read_images)
             decoded, ok, errors = decode_all(data, self.max_pixels)
             emb = embed_images(model, decoded, self.batch_size).astype(np.float16)
             yield PredictionResult(table, Embedded(ok, emb, errors), self.model_name)

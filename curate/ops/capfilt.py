@@ -14,14 +14,17 @@ applies one threshold to both scores:
   fails too, or no captioner ran.
 
 The threshold is absolute, or the (100 - keep_top_percent)-th percentile of ``clip_score``
-over the whole pool (DataComp's CLIP-score filter keeps the top 30%), read off Beam's
-ApproximateQuantiles by ``threshold_from_quantiles``.
+over the whole pool (DataComp's CLIP-score filter keeps the top 30%), computed exactly from
+two global histograms of the scores' float32 bits (``percentile_plan``,
+``threshold_from_counts``): the same value on any runner and batching. Scores are float32
+values compared as such (``decide``): a pair whose score equals the threshold is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -30,8 +33,6 @@ import pyarrow.compute as pc
 from curate import schema
 
 STAGE = "capfilt"
-# Quantiles the percentile is read from: 0.1% resolution, interpolated in between.
-NUM_QUANTILES = 1001
 
 
 def _uid_hash(uid: str, purpose: str, seed: int) -> int:
@@ -89,27 +90,84 @@ def attach(
     return kept, schema.removed(bad, STAGE, "decode_error", [e for _, e in errors])
 
 
-def threshold_from_quantiles(quantiles: list[float], keep_top_percent: float) -> float:
-    """The score at or above which the top ``keep_top_percent``% of the pool lies.
+# The exact percentile: ``clip_score`` is float32, so a value is one of 2**32 bit patterns.
+# Mapped to uint32 keys whose order is the floats' order, a histogram of the top 16 bits
+# (pass 1) finds the bucket holding each rank needed, and a histogram of the low 16 bits of
+# the values in those buckets (pass 2) finds the value. Histograms are sums of counts, the
+# same whatever the order or grouping of their inputs, so unlike a quantile sketch (Beam's
+# ApproximateQuantiles compacts buffers whose contents depend on bundles: approximate and
+# runner-dependent past ~15K values) the threshold is exact and runner-independent.
+HALF = 1 << 16
 
-    ``quantiles``: sorted values at equally spaced ranks (min ... max), as Beam's
-    ApproximateQuantiles gives them (pool values at ranks within about 1/NUM_QUANTILES of
-    the true ones; repeated for a pool smaller than NUM_QUANTILES); linear interpolation
-    between neighbours. Given every value of the pool, sorted, this is numpy's
-    ``percentile``. An empty pool has no threshold (-inf)."""
-    if not quantiles:
-        return -math.inf
-    q = 1.0 - keep_top_percent / 100.0
-    pos = q * (len(quantiles) - 1)
+
+def score_keys(table: pa.Table) -> np.ndarray:
+    """uint32 keys of the batch's non-null ``clip_score`` values, ordered as the floats
+    (negative floats: all bits flipped; others: sign bit set); -0.0 is counted as 0.0."""
+    v = pc.drop_null(table["clip_score"]).to_numpy(zero_copy_only=False).astype(np.float32)
+    v = np.where(v == 0, np.float32(0), v)
+    bits = v.view(np.uint32)
+    return np.where(bits >> 31 == 1, ~bits, bits | np.uint32(1 << 31)).astype(np.uint32)
+
+
+def _key_value(key: int) -> float:
+    bits = np.uint32(key ^ (1 << 31)) if key >> 31 else np.uint32(~np.uint32(key))
+    return float(np.array([bits], np.uint32).view(np.float32)[0])
+
+
+def high_counts(keys: np.ndarray) -> np.ndarray:
+    """Pass 1: counts per top-16-bit bucket (int64, 65536)."""
+    return np.bincount(keys >> 16, minlength=HALF).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PercentilePlan:
+    """What pass 2 needs: pool size, the two ranks (0-based) and the interpolation weight,
+    and for each rank its top-16-bit bucket and the count of keys in lower buckets."""
+
+    n: int
+    ranks: tuple[int, int]
+    frac: float
+    buckets: tuple[int, int]
+    below: tuple[int, int]
+
+
+def percentile_plan(counts, keep_top_percent: float) -> PercentilePlan | None:
+    """From pass 1's global counts (None or 0 for an empty pool: no plan)."""
+    counts = np.asarray(counts if counts is not None and not np.isscalar(counts) else np.zeros(HALF, np.int64))
+    n = int(counts.sum())
+    if n == 0:
+        return None
+    pos = (1.0 - keep_top_percent / 100.0) * (n - 1)
     lo = int(math.floor(pos))
-    hi = min(lo + 1, len(quantiles) - 1)
-    frac = pos - lo
-    return float(quantiles[lo] + frac * (quantiles[hi] - quantiles[lo]))
+    hi = min(lo + 1, n - 1)
+    cum = np.cumsum(counts)
+    buckets = tuple(int(np.searchsorted(cum, r, side="right")) for r in (lo, hi))
+    below = tuple(int(cum[b] - counts[b]) for b in buckets)
+    return PercentilePlan(n, (lo, hi), pos - lo, buckets, below)
 
 
-def score_values(table: pa.Table) -> list[float]:
-    """The non-null ``clip_score`` values of a batch (input of the quantile combiner)."""
-    return pc.drop_null(table["clip_score"]).to_numpy(zero_copy_only=False).astype(float).tolist()
+def low_counts(keys: np.ndarray, plan: PercentilePlan | None) -> np.ndarray:
+    """Pass 2: counts per low 16 bits of the keys in each of the plan's two buckets (2, 65536)."""
+    out = np.zeros((2, HALF), np.int64)
+    if plan is not None:
+        for i, bucket in enumerate(plan.buckets):
+            out[i] = np.bincount(keys[(keys >> 16) == bucket] & (HALF - 1), minlength=HALF)
+    return out
+
+
+def threshold_from_counts(plan: PercentilePlan | None, low) -> float:
+    """The (100 - keep_top_percent)-th percentile of the pool's clip_score: numpy's
+    ``percentile`` (linear) of all values (to float64 rounding in the interpolation); -inf
+    for an empty pool."""
+    if plan is None:
+        return -math.inf
+    values = []
+    for i in range(2):
+        cum = np.cumsum(np.asarray(low)[i])
+        low_bits = int(np.searchsorted(cum, plan.ranks[i] - plan.below[i], side="right"))
+        values.append(_key_value((plan.buckets[i] << 16) | low_bits))
+    a, b, t = values[0], values[1], plan.frac
+    return float(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)  # numpy's _lerp
 
 
 def _fmt(x) -> str:

@@ -7,7 +7,9 @@ Checks, on the columns earlier stages wrote (a check whose column is absent is s
 - exact: ``pixel_sha256`` equals an eval image's (decoded RGB pixels + size);
 - perceptual: ``phash`` within ``max_distance`` bits of an eval image's pHash;
 - embedding: cosine of ``embedding`` to an eval image's embedding > ``min_cosine``
-  (the eval set is embedded with the same model as the pool).
+  (the eval set is embedded with the same model as the pool, rounded to float16 as the
+  pool is; the cosine is exact, ``curate.ops.embed.cosines``, so a row within float error
+  of min_cosine is decided the same way in any batch).
 
 Pool images went through the download stage's resize, so exact copies are found only when
 the sizes agree; the perceptual and embedding checks catch resized copies.
@@ -31,7 +33,7 @@ class EvalFeatures:
     names: list[str]
     shas: dict[str, int]  # pixel_sha256 -> index
     phashes: np.ndarray  # uint64 per eval image
-    embeddings: np.ndarray | None  # (n, d) unit float32, or None
+    embeddings: np.ndarray | None  # (n, d) unit, float16 like the pool's, or None
 
 
 def eval_features(items: list[tuple[str, bytes]], embed=None) -> EvalFeatures:
@@ -48,7 +50,7 @@ def eval_features(items: list[tuple[str, bytes]], embed=None) -> EvalFeatures:
         shas.setdefault(image_hash.pixel_sha256(img), i)
     emb = None
     if embed is not None and images:
-        emb = np.asarray(embed(images), dtype=np.float32)
+        emb = np.asarray(embed(images), dtype=np.float16)  # as the pool's are stored
     return EvalFeatures(names, shas, image_hash.phash_batch(images), emb)
 
 
@@ -81,13 +83,12 @@ def overlaps(table: pa.Table, feats: EvalFeatures, max_distance: int, min_cosine
             if detail[i] is None:
                 detail[i] = f"phash hamming {dist[i]} to {feats.names[arg[i]]}"
     if min_cosine <= 1.0 and feats.embeddings is not None and "embedding" in table.column_names:
-        from curate.ops.embed import embeddings_of
-        from curate.ops.semdedup import normalise
+        from curate.ops.embed import cosines, embeddings_of
 
-        sims = normalise(embeddings_of(table)) @ feats.embeddings.T
+        sims = cosines(embeddings_of(table), feats.embeddings)  # exact: the same for any batch
         arg = sims.argmax(axis=1)
         best = sims[np.arange(n), arg]
-        for i in np.nonzero(best > min_cosine)[0]:
+        for i in np.nonzero(best.astype(np.float64) > min_cosine)[0]:
             if detail[i] is None:
                 detail[i] = f"cosine {best[i]:.4f} to {feats.names[arg[i]]}"
     return detail

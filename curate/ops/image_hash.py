@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -48,7 +49,10 @@ def decode_rgb(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Imag
     except DecodeError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DecodeError(f"{type(e).__name__}: {e}"[:200]) from e
+        # PIL names the file object by its address ("<_io.BytesIO object at 0x7f...>"): the
+        # reason must be the same in every run, so addresses are masked
+        message = re.sub(r" at 0x[0-9a-fA-F]+>", ">", str(e))
+        raise DecodeError(f"{type(e).__name__}: {message}"[:200]) from e
 
 
 def pixel_sha256(img: Image.Image) -> str:

@@ -15,8 +15,9 @@ without recomputing. Reason ``not_retrieved``, the detail names the nearest seed
 
 The neighbour lists are a global fact: each batch yields every seed's best ``k`` among its
 rows (from the same seed x row cosines that give each row its nearest seed), and those merge
-(a combiner) into the pool-wide best ``k``. Ties are broken by uid, so
-the lists do not depend on how rows fall into batches or workers.
+(a combiner) into the pool-wide best ``k``. Cosines are exact float32 values
+(``curate.ops.embed.cosines``) and ties are broken by uid, so the lists, ranks and the
+min_cosine check do not depend on how rows fall into batches or workers.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate import schema
-from curate.ops.semdedup import normalise
+from curate.ops.embed import cosine_reference, cosines
+from curate.ops.semdedup import normalise  # noqa: F401  (re-exported for callers)
 
 STAGE = "retrieve"
 SEED_CHUNK = 1024  # seeds per matrix product: bounds memory to chunk x batch floats
@@ -36,7 +38,7 @@ SEED_CHUNK = 1024  # seeds per matrix product: bounds memory to chunk x batch fl
 @dataclass
 class Seeds:
     names: list[str]
-    embeddings: np.ndarray  # (n, d) unit float32
+    embeddings: np.ndarray  # (n, d) unit, float16 like the pool's embeddings
 
 
 @dataclass
@@ -84,16 +86,16 @@ def _best_k(scores: np.ndarray, uids: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def score_batch(seeds: Seeds, emb: np.ndarray, uids: list[str], k: int):
-    """One pass over seed x row cosines (unit embeddings) for a batch: every seed's best k
-    among its rows (NeighbourLists), and per row its nearest seed and that cosine."""
-    emb = normalise(emb)
+    """One pass over seed x row cosines for a batch: every seed's best k among its rows
+    (NeighbourLists), and per row its nearest seed and that cosine. The cosines are exact
+    (``embed.cosines``): a row's scores do not depend on the batch it came in."""
     n = len(uids)
     uid_arr = np.array(uids, dtype=object)
     lists = NeighbourLists.empty(len(seeds.names), k)
     nearest = np.zeros(n, np.int64)
     cos = np.full(n, -np.inf, np.float32)
     for a in range(0, len(seeds.names), SEED_CHUNK):
-        sims = seeds.embeddings[a : a + SEED_CHUNK] @ emb.T
+        sims = cosines(seeds.embeddings[a : a + SEED_CHUNK], emb)
         best = _best_k(sims, np.broadcast_to(uid_arr, sims.shape), k)
         lists.scores[a : a + SEED_CHUNK], lists.uids[a : a + SEED_CHUNK] = best
         j = sims.argmax(axis=0)
@@ -128,7 +130,7 @@ def retrieve_batch(
     """(kept rows with seed_cosine and seed_rank, removed records with reason not_retrieved);
     `nearest` and `cos` are score_batch's for this table."""
     rank = np.array([ranks.get(u, 0) for u in table["uid"].to_pylist()], dtype=np.int64)
-    keep = (rank >= 1) & (rank <= k) & (cos >= min_cosine)
+    keep = (rank >= 1) & (rank <= k) & (np.asarray(cos, np.float32).astype(np.float64) >= min_cosine)
     table = schema.with_column(table, "seed_cosine", pa.array(cos, pa.float32()))
     table = schema.with_column(table, "seed_rank", pa.array(rank, pa.int32(), mask=rank == 0))
     idx = np.nonzero(~keep)[0]
@@ -142,11 +144,10 @@ def retrieve_batch(
 
 def retrieve_reference(seed_emb: np.ndarray, emb: np.ndarray, uids: list[str], k: int) -> set[str]:
     """Slow, obvious rule for tests: for each seed sort the whole pool by (-cosine, uid) and
-    take the first k; the union is kept."""
-    seed_emb, emb = normalise(seed_emb), normalise(emb)
+    take the first k; the union is kept. Cosines one at a time (``embed.cosine_reference``)."""
     kept = set()
     for s in seed_emb:
-        sims = [float(np.dot(s, e)) for e in emb]
+        sims = [cosine_reference(s, e) for e in emb]
         order = sorted(range(len(uids)), key=lambda j: (-sims[j], uids[j]))
         kept.update(uids[j] for j in order[:k])
     return kept

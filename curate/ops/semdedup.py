@@ -7,6 +7,10 @@ ties by uid); for member j let ``M_j = max_{i before j} cos(e_i, e_j)``; remove 
 ``M_j > 1 - eps``. Of a group of near-duplicates the one farthest from the centroid comes
 first and is kept. ``M_j`` does not depend on eps, so it is stored (``semantic_cosine``) and
 eps can be re-tuned without recomputing: removed iff semantic_cosine > 1 - eps.
+Every cosine here is exact (``curate.ops.embed.cosines``: float16 rows, float64 sums that
+cannot round, one rounding to float32), so assignment, order and the rule depend on the rows
+alone, never on which rows were multiplied together in a batch; centroids are rounded to
+float16 like the embeddings.
 Reason: ``semantic_duplicate``, detail: the cosine and the uid of the pair it duplicates.
 """
 
@@ -16,6 +20,8 @@ import hashlib
 import math
 
 import numpy as np
+
+from curate.ops.embed import cosine_reference, cosines
 
 STAGE = "semdedup"
 FAISS_MIN_POINTS_PER_CENTROID = 39  # FAISS warns below this many training points per centroid
@@ -73,21 +79,12 @@ def train_kmeans(sample: np.ndarray, k: int, iters: int, seed: int) -> np.ndarra
     return normalise(km.centroids)
 
 
-def flat_index(centroids: np.ndarray):
-    """Exact inner-product index over the centroids (GPU when FAISS sees one)."""
-    import faiss
-
-    index = faiss.IndexFlatIP(centroids.shape[1])
-    if faiss.get_num_gpus() > 0:
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    return index
-
-
-def assign(emb: np.ndarray, index) -> tuple[np.ndarray, np.ndarray]:
-    """(nearest centroid, cosine to it) per embedding."""
-    sims, ids = index.search(np.ascontiguousarray(normalise(emb)), 1)
-    return ids[:, 0].astype(np.int32), sims[:, 0]
+def assign(emb: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest centroid, cosine to it) per embedding: exact cosines (``embed.cosines``), so a
+    row's cluster does not depend on the batch it came in; ties go to the lower centroid."""
+    cos = cosines(emb, centroids)
+    ids = cos.argmax(axis=1) if cos.shape[1] else np.zeros(len(cos), np.int64)
+    return ids.astype(np.int32), cos[np.arange(len(cos)), ids] if cos.shape[1] else np.zeros(0, np.float32)
 
 
 def cluster_order(uids: list[str], centroid_cos: np.ndarray) -> np.ndarray:
@@ -97,16 +94,16 @@ def cluster_order(uids: list[str], centroid_cos: np.ndarray) -> np.ndarray:
 
 def max_previous_cosine(emb: np.ndarray, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """For rows in order: (max cosine to any earlier row, index of that row); -inf / -1 for
-    the first. Blocked so memory is len(emb) x block."""
-    x = normalise(emb)
-    n = len(x)
+    the first. Exact cosines (``embed.cosines``: the same bits for any block); ties go to the
+    earliest row. Blocked so memory is len(emb) x block."""
+    n = len(emb)
     best = np.full(n, -np.inf, dtype=np.float32)
     arg = np.full(n, -1, dtype=np.int64)
     for a in range(0, n, block):
         b = min(n, a + block)
         if b == 1:
             continue
-        sims = x[:b] @ x[a:b].T  # (b, b - a): rows i, columns j in [a, b)
+        sims = cosines(emb[:b], emb[a:b])  # (b, b - a): rows i, columns j in [a, b)
         i = np.arange(b)[:, None]
         j = np.arange(a, b)[None, :]
         sims[i >= j] = -np.inf
@@ -116,12 +113,19 @@ def max_previous_cosine(emb: np.ndarray, block: int = 2048) -> tuple[np.ndarray,
     return best, arg
 
 
+def is_duplicate(cos: np.ndarray, eps: float) -> np.ndarray:
+    """The rule on stored ``semantic_cosine`` values (float32; nan: nobody before): removed
+    iff cosine > 1 - eps, compared in float64, so re-tuning on the stored column decides as
+    the stage did."""
+    return np.nan_to_num(np.asarray(cos, np.float32).astype(np.float64), nan=-np.inf) > 1.0 - eps
+
+
 def dedup_cluster(uids: list[str], emb: np.ndarray, centroid: np.ndarray, eps: float):
     """One cluster → (semantic_cosine per row (nan for the first), removed mask, the uid each
-    removed row duplicates), all in the input row order."""
-    x = normalise(emb)
-    order = cluster_order(uids, x @ centroid)
-    best, arg = max_previous_cosine(x[order])
+    removed row duplicates), all in the input row order. Every cosine is exact
+    (``embed.cosines``), so the result depends on the cluster's rows, not their batches."""
+    order = cluster_order(uids, cosines(emb, np.asarray(centroid)[None, :])[:, 0])
+    best, arg = max_previous_cosine(np.asarray(emb)[order])
     n = len(uids)
     cos = np.full(n, np.nan, dtype=np.float32)
     partner = [None] * n
@@ -129,18 +133,17 @@ def dedup_cluster(uids: list[str], emb: np.ndarray, centroid: np.ndarray, eps: f
     for pos, row in enumerate(order):
         if arg[pos] >= 0:
             partner[row] = uids[order[arg[pos]]]
-    removed = np.nan_to_num(cos, nan=-np.inf) > 1.0 - eps
-    return cos, removed, partner
+    return cos, is_duplicate(cos, eps), partner
 
 
 def dedup_reference(uids, emb, labels, centroids, eps) -> set[str]:
-    """Brute force, loops: the removed uids (for tests)."""
-    x = normalise(emb)
+    """Brute force, loops, one cosine at a time (``embed.cosine_reference``): the removed
+    uids (for tests)."""
     removed = set()
     for c in set(labels.tolist()):
         members = [i for i in range(len(uids)) if labels[i] == c]
-        members.sort(key=lambda i: (float(x[i] @ centroids[c]), uids[i]))
+        members.sort(key=lambda i: (cosine_reference(emb[i], centroids[c]), uids[i]))
         for pos, j in enumerate(members):
-            if any(float(x[i] @ x[j]) > 1.0 - eps for i in members[:pos]):
+            if any(float(cosine_reference(emb[i], emb[j])) > 1.0 - eps for i in members[:pos]):
                 removed.add(uids[j])
     return removed

@@ -162,3 +162,49 @@ class MergePartialsFn(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
+
+
+def _by_shard(table: pa.Table):
+    from curate.ops import model_batches as mb
+
+    elsewhere, groups = mb.by_shard(table)
+    yield from groups
+    if elsewhere.num_rows:  # no image to read: never reaches a model, needs no regrouping
+        yield beam.pvalue.TaggedOutput(ModelBatches.NO_IMAGE, mb.with_images(elsewhere, [None] * elsewhere.num_rows))
+
+
+def _model_batches(item, batch_size: int, read_images):
+    from curate.io import tars
+    from curate.ops import model_batches as mb
+
+    _, tables = item
+    table = mb.sort_by_uid(schema.concat(tables))
+    yield from mb.chunks(mb.with_images(table, tars.read_pair_images(table, read_images)), batch_size)
+
+
+class ModelBatches(beam.PTransform):
+    """In: pair batches with ``uid``, ``shard``, ``key``. Out: model batches: the rows of one
+    image tar in uid order, cut into chunks of at most ``batch_size`` rows, each carrying its
+    rows' image bytes (``ops.model_batches.IMAGE_COLUMN``, read once per tar after the
+    shuffle). Which rows share a chunk depends on the data alone, never on bundles, input
+    batch sizes, worker count or runner (see ``curate.ops.model_batches``); rows without an
+    image location pass through with no bytes. Standard primitives only (a GroupByKey on the
+    tar path), so it runs the same on Flink and Dataflow.
+
+    ``read_images(table) -> list[bytes | None]`` replaces reading the tars (tests, benchmarks)."""
+
+    NO_IMAGE = "no_image"
+
+    def __init__(self, batch_size: int, read_images=None):
+        super().__init__()
+        self.batch_size = batch_size
+        self.read_images = read_images
+
+    def expand(self, pairs):
+        split = pairs | "ByShard" >> beam.FlatMap(_by_shard).with_outputs(self.NO_IMAGE, main="grouped")
+        batches = (
+            split.grouped
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Chunks" >> beam.FlatMap(_model_batches, self.batch_size, self.read_images)
+        )
+        return (batches, split[self.NO_IMAGE]) | "Flatten" >> beam.Flatten()

@@ -10,7 +10,8 @@ from curate.config import CapFiltConfig
 from curate.io import shards
 from curate.models.capfilt import CapFiltScorer
 from curate.ops import capfilt as ops
-from curate.transforms.base import StageOutput, non_empty
+from curate.ops.model_batches import take_images
+from curate.transforms.base import ModelBatches, StageOutput, non_empty
 
 
 class AttachScoresFn(beam.DoFn):
@@ -24,7 +25,7 @@ class AttachScoresFn(beam.DoFn):
     def process(self, result):
         out = result.inference
         kept, removed = ops.attach(
-            result.example, out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
+            take_images(result.example)[0], out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
         )
         for s in out.clip_score:
             self.clip_score.update(int(round(float(s) * 1000)))
@@ -36,6 +37,18 @@ class AttachScoresFn(beam.DoFn):
             yield kept
         if removed.num_rows:
             yield beam.pvalue.TaggedOutput("removed", removed)
+
+
+def _add_counts(counts):
+    """Sum of histograms (numpy arrays); None when there is none (an empty pool)."""
+    total = None
+    for c in counts:
+        total = c if total is None else total + c
+    return total
+
+
+def _threshold(low, plan):
+    return ops.threshold_from_counts(plan, low)
 
 
 def _decide(table, threshold):
@@ -62,15 +75,19 @@ class CaptionAndFilter(beam.PTransform):
     threshold, with ``clip_score``, ``synthetic_caption`` and ``synthetic_score`` (the
     last two null without a captioner). Removed: ``decode_error`` (no or a broken image)
     and ``low_clip_score`` (both captions below the threshold; detail: both scores and the
-    threshold). The threshold is absolute or a percentile of clip_score over the whole pool
-    (Beam's ApproximateQuantiles, never one worker's view); ``threshold_path``, if given,
-    records the value used. Captions are sampled per pair from (uid, "capfilt", seed), so
-    reruns and runners agree."""
+    threshold). The threshold is absolute or the exact percentile of clip_score over the
+    whole pool (two global histograms of the scores' bits, combiners: never one worker's
+    view, the same on any runner); ``threshold_path``, if given,
+    records the value used. Captions are sampled per pair from (uid, "capfilt", seed), and the
+    models run on ``ModelBatches`` (rows of one tar, uid order, chunks of ``batch_size``), so
+    which pairs share a forward pass, and so every caption and score, depends on the data and
+    the config alone: reruns, input batchings, worker counts and runners agree."""
 
     def __init__(self, config: CapFiltConfig = CapFiltConfig(), seed: int = 0, threshold_path: str | None = None, handler=None, read_images=None):
         super().__init__()
         self.config = config
         self.threshold_path = threshold_path
+        self.read_images = read_images
         self.handler = handler or CapFiltScorer(
             config.filter_model,
             config.filter_pretrained,
@@ -92,6 +109,7 @@ class CaptionAndFilter(beam.PTransform):
         if c.score:
             out = (
                 pairs
+                | "ModelBatches" >> ModelBatches(c.batch_size, self.read_images)
                 | "RunInference" >> RunInference(self.handler)
                 | "AttachScores" >> beam.ParDo(AttachScoresFn()).with_outputs("removed", main="kept")
             )
@@ -100,11 +118,18 @@ class CaptionAndFilter(beam.PTransform):
         else:
             scored = pairs
         if c.keep_top_percent > 0:
+            keys = scored | "ScoreKeys" >> beam.Map(ops.score_keys)
+            plan = (
+                keys
+                | "HighCounts" >> beam.Map(ops.high_counts)
+                | "SumHigh" >> beam.CombineGlobally(_add_counts)
+                | "Plan" >> beam.Map(ops.percentile_plan, c.keep_top_percent)
+            )
             threshold = (
-                scored
-                | "ScoreValues" >> beam.Map(ops.score_values)
-                | "Quantiles" >> beam.ApproximateQuantiles.Globally(ops.NUM_QUANTILES, input_batched=True)
-                | "Threshold" >> beam.Map(ops.threshold_from_quantiles, c.keep_top_percent)
+                keys
+                | "LowCounts" >> beam.Map(ops.low_counts, beam.pvalue.AsSingleton(plan))
+                | "SumLow" >> beam.CombineGlobally(_add_counts)
+                | "Threshold" >> beam.Map(_threshold, beam.pvalue.AsSingleton(plan))
             )
         else:
             threshold = pairs.pipeline | "Threshold" >> beam.Create([c.threshold])

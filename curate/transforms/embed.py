@@ -8,11 +8,12 @@ from apache_beam.ml.inference.base import RunInference
 from curate.config import EmbedConfig
 from curate.models.clip import OpenClipImageEmbedder
 from curate.ops import embed as ops
-from curate.transforms.base import StageOutput, non_empty
+from curate.ops.model_batches import take_images
+from curate.transforms.base import ModelBatches, StageOutput, non_empty
 
 
 def _split(result):
-    table, out = result.example, result.inference
+    table, out = take_images(result.example)[0], result.inference
     kept, removed = ops.attach(table, out.ok, out.embeddings, out.errors)
     if kept.num_rows:
         yield kept
@@ -24,13 +25,19 @@ class EmbedImages(beam.PTransform):
     """In: pair batches with ``shard`` and ``key``. Out: StageOutput.
 
     Kept: every pair whose image decodes, with ``embedding``: the L2-normalised image
-    embedding as float16 (one batch out per batch in, same row order). Removed: only
+    embedding as float16, in batches of at most ``batch_size`` rows. Removed: only
     ``decode_error``. The model is loaded once per worker (RunInference), runs on the GPU
-    when ``device`` is auto and one is visible."""
+    when ``device`` is auto and one is visible.
+
+    Deterministic: the model runs on ``ModelBatches`` (rows of one tar, uid order, chunks of
+    ``batch_size``), so which images share a forward pass, and so every float of the output,
+    depends on the data and the config (model, device, batch_size), never on how the runner
+    batched or distributed the input."""
 
     def __init__(self, config: EmbedConfig = EmbedConfig(), read_images=None):
         super().__init__()
         self.config = config
+        self.read_images = read_images
         self.handler = OpenClipImageEmbedder(
             config.model, config.pretrained, config.device, config.batch_size, config.max_pixels, read_images
         )
@@ -38,6 +45,7 @@ class EmbedImages(beam.PTransform):
     def expand(self, pairs):
         out = (
             pairs
+            | "ModelBatches" >> ModelBatches(self.config.batch_size, self.read_images)
             | "RunInference" >> RunInference(self.handler)
             | "Attach" >> beam.FlatMap(_split).with_outputs("removed", main="kept")
         )

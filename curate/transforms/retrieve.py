@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 
 from curate.config import EmbedConfig, RetrieveConfig
 from curate.ops import retrieve as ops
@@ -27,7 +28,8 @@ def load_seeds(config: RetrieveConfig, embed_config: EmbedConfig | None) -> ops.
         raise ValueError(f"retrieve: no seed image in {config.seed_images} decodes")
     loaded = load_open_clip(model, pretrained, config.device)
     batch = embed_config.batch_size if embed_config else 64
-    return ops.Seeds(names, ops.normalise(embed_images(loaded, images, batch)))
+    # rounded to float16 like the pool's embeddings: the cosines that decide are exact
+    return ops.Seeds(names, ops.normalise(embed_images(loaded, images, batch)).astype(np.float16))
 
 
 class NeighboursFn(MergePartialsFn):

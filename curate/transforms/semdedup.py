@@ -42,15 +42,11 @@ def _train(sample, pool_size, config: SemDedupConfig, seed: int):
 
 
 class AssignFn(beam.DoFn):
-    """Batch → (cluster, sub-batch) per cluster present, with ``semantic_cluster``."""
-
-    def __init__(self):
-        self._index_of = None
+    """Batch → (cluster, sub-batch) per cluster present, with ``semantic_cluster`` (exact
+    cosines: a row's cluster does not depend on its batch)."""
 
     def process(self, table, centroids):
-        if self._index_of is None or self._index_of[0] is not centroids:
-            self._index_of = (centroids, ops.flat_index(centroids))
-        ids, _ = ops.assign(embeddings_of(table), self._index_of[1])
+        ids, _ = ops.assign(embeddings_of(table), centroids)
         table = schema.with_column(table, "semantic_cluster", pa.array(ids, pa.int32()))
         for c in np.unique(ids):
             yield int(c), table.filter(pa.array(ids == c))
@@ -91,8 +87,9 @@ class DedupByEmbedding(beam.PTransform):
     ``semantic_cosine`` (max cosine to a member of its cluster farther from the centroid;
     null for the farthest). Removed: ``semantic_duplicate`` when that cosine > 1 - eps; of
     near-duplicates the one farthest from the centroid is kept (SemDeDup). Centroids come
-    from k-means on a hash-ordered sample (a combiner), so the result is the same on any
-    runner and worker count."""
+    from k-means on a hash-ordered sample (a combiner), and every cosine that decides
+    (assignment, order in the cluster, the eps rule) is exact (``embed.cosines``), so the
+    result is the same on any runner, worker count and batching."""
 
     def __init__(self, config: SemDedupConfig = SemDedupConfig(), seed: int = 0):
         super().__init__()

@@ -46,7 +46,7 @@ def test_semdedup_stage_equals_reference(tmp_path, beam_args):
     # reference: the same sample and k-means, then the brute-force rule
     keys, sample = ops.bottom_k(ops.sample_keys(uids, 7), x.astype(np.float16), 300)
     centroids = ops.train_kmeans(sample.astype(np.float32), 3, 10, seed=7)
-    labels, _ = ops.assign(x, ops.flat_index(centroids))
+    labels, _ = ops.assign(x, centroids)
     expected = ops.dedup_reference(uids, x, labels, centroids, 0.05)
 
     assert set(removed["uid"].to_pylist()) == expected and len(expected) > 20
