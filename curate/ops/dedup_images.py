@@ -18,6 +18,12 @@ Reasons:
 - ``duplicate_image_perceptual``: in the same cluster (chains of pHash Hamming distance
   <= ``max_distance``) with different pixels; the detail names the kept uid and the distance
   to it (which can exceed ``max_distance`` through a chain)
+
+Pairs, not images (``decide_cluster``): a member whose caption is a near-duplicate
+(``curate.ops.textdup``) of a kept member's caption is the same pair seen again and is always
+removed (detail ``...; same caption``). A member under another caption is removed too with
+``other_captions="remove"`` (the default; detail ``...; other caption``), and kept as a pair
+of its own with ``"keep"``. Either way the detail says which, so a run can be re-read.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import pyarrow as pa
 
 from curate import schema
 from curate.io import tars
-from curate.ops import image_hash
+from curate.ops import image_hash, textdup
 
 STAGE = "dedup_images"
 _RANK_BASE = 10**13
@@ -103,3 +109,26 @@ def decide(node: str, root: str) -> tuple[str, str, str | None, str | None]:
         return uid, root_uid, "duplicate_image_exact", f"same pixels as {root_uid}"
     dist = int(image_hash.hamming(np.uint64(ph), np.uint64(root_ph)))
     return uid, root_uid, "duplicate_image_perceptual", f"near {root_uid} (phash hamming {dist})"
+
+
+def decide_cluster(
+    members: list[tuple[str, str | None]], other_captions: str = "remove"
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(uid, cluster's kept uid, reason or None, detail) for every member of one image
+    cluster, given (node id, caption) per member. Members are taken in node order (the
+    keep rule: largest image, then smallest uid); each is compared with the members kept
+    so far (see the module docstring)."""
+    members = sorted(members)
+    root = members[0][0]
+    root_uid = parse_node(root)[0]
+    kept: list[tuple[str, str | None]] = [members[0]]
+    out = [(root_uid, root_uid, None, None)]
+    for node, text in members[1:]:
+        match = next((k for k in kept if textdup.near_duplicate(text, k[1])), None)
+        if match is None and other_captions == "keep":
+            kept.append((node, text))
+            out.append((parse_node(node)[0], root_uid, None, None))
+            continue
+        uid, _, reason, detail = decide(node, root if match is None else match[0])
+        out.append((uid, root_uid, reason, f"{detail}; {'other' if match is None else 'same'} caption"))
+    return out

@@ -95,3 +95,53 @@ def test_dedup_images_exact_only(tmp_path, beam_args, planted):
     reasons = removed["reason"].to_pylist()
     assert reasons.count("duplicate_image_exact") == 5
     assert kept.num_rows == 40
+
+
+def _captioned_pool(tmp_path, planted):
+    """Three emoji images, each served several times under different captions, and two
+    different images under near-identical captions."""
+    (a, da), (b, db), (c, dc), (d, dd) = [planted[i] for i in range(4)]
+    items = [
+        (da, "red Nike Air Max 90 running shoe"),
+        (da, "Red Nike Air Max 90 running shoe | Shutterstock"),  # re-post, same caption
+        (da, "red Nike Air-Max 90 runing shoe"),  # re-post, typo
+        (da, "a cartoon face icon"),  # same image, other caption
+        (db, "Black T-shirt size M"),
+        (dc, "Black T-shirt size XL"),  # another image: a pair of its own
+        (dd, "handwritten digit four"),
+    ]
+    table = write_pool(tmp_path / "tars", [(f"{i}.png", data) for i, (data, _) in enumerate(items)])
+    from curate import schema
+
+    texts = [t for _, t in items]
+    uids = [schema.make_uid(u, t) for u, t in zip(table["url"].to_pylist(), texts, strict=True)]
+    table = table.set_column(table.schema.get_field_index("text"), "text", pyarrow.array(texts))
+    table = table.set_column(table.schema.get_field_index("uid"), "uid", pyarrow.array(uids))
+    return table, uids
+
+
+import pyarrow  # noqa: E402
+
+
+@pytest.mark.parametrize("other_captions", ["remove", "keep"])
+def test_pairs_not_images(tmp_path, beam_args, planted, other_captions):
+    table, uids = _captioned_pool(tmp_path, planted)
+    stats, kept, removed = _run(tmp_path, table, beam_args, other_captions=other_captions)
+    got = dict(zip(removed["uid"].to_pylist(), removed["detail"].to_pylist(), strict=True))
+    same_image = uids[:4]
+    root = min(same_image)  # all the same size: the smallest uid is kept
+    shoe = min(uids[:3])  # the shoe pair kept: the root, or the first after it in keep order
+    near = set(uids[:3]) - {shoe}
+    for u in near:  # the same pair again: removed whatever the setting
+        assert got[u].endswith("same caption")
+    if other_captions == "remove":
+        assert set(got) == set(same_image) - {root}
+        assert all(got[u].endswith("other caption") for u in {uids[3], shoe} - {root})
+    else:
+        assert set(got) == near  # the shoe pair and the face pair are both kept
+        clusters = dict(zip(kept["uid"].to_pylist(), kept["image_cluster"].to_pylist(), strict=True))
+        assert clusters[shoe] == clusters[uids[3]] == root
+    # Different images with near-identical captions (the issue's table): all kept.
+    assert set(uids[4:]) <= set(kept["uid"].to_pylist())
+    s = stats["stages"][0]
+    assert s["in"] == s["kept"] + s["removed"] == 7
