@@ -50,7 +50,7 @@ SIZES = (("size S", "size M"), ("size M", "size XL"), ("size L", "size XXL"), ("
 SITES = ("Shutterstock", "Free Vector Clipart", "iStock", "Emojipedia", "Etsy", "Pinterest",
          "Openclipart", "Free PNG Download", "Vecteezy", "Amazon.com", "eBay", "Dreamstime")
 STOP_FRONT = ("the", "a")
-KEYBOARD = dict(zip("qwertyuiopasdfghjklzxcvbnm", "wqrtyuiopoasdfghjklkzxcvbnmn"))
+KEYBOARD = dict(zip("qwertyuiopasdfghjklzxcvbnm", "wqrtyuiopoasdfghjklkzxcvbnmn", strict=False))  # a neighbour key each
 _WORD = re.compile(r"[A-Za-z]+")
 
 

@@ -14,6 +14,63 @@ from collections import Counter, defaultdict
 import pyarrow as pa
 
 BY_DESIGN = {("balance", "balanced_out")}
+# Stages and reasons that remove duplicates (issue 14: what a duplicate is, docs/DEDUP.md).
+DEDUP_STAGES = ("dedup_text", "dedup_images", "semdedup")
+DEDUP_REASONS = {("ingest", "duplicate_pair")}
+# Injected (and natural) same-image duplicates: the same pair seen again.
+SAME_IMAGE_DEFECTS = ("exact_duplicate", "reposted_pair", "duplicate_image")
+
+
+def _is_dedup(stage: str, reason: str) -> bool:
+    return stage in DEDUP_STAGES or (stage, reason) in DEDUP_REASONS
+
+
+def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
+    """Clean pairs removed by dedup stages, and same-image duplicates removed.
+
+    Members of one image group (the same image bytes, ``image_group``) are scored per group,
+    since which copy a stage keeps is its own rule (largest image, then smallest uid): a
+    group of n rows, d of them duplicates, from which r were removed counts min(r, d)
+    duplicates removed and max(0, r - d) clean rows removed (the last copy lost)."""
+    rows = manifest.to_pylist()
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("image_group"):
+            groups[r["image_group"]].append(r)
+    dup_rows = dup_removed = 0
+    clean_rows = 0
+    clean_removed: Counter = Counter()
+    for r in rows:
+        if r.get("image_group"):
+            continue
+        f = fate.get(r["row"])
+        if r["defect"] in SAME_IMAGE_DEFECTS:
+            dup_rows += 1
+            dup_removed += f is not None
+        elif r["defect"] == "none":
+            clean_rows += 1
+            if f is not None and _is_dedup(*f):
+                clean_removed[f"{f[0]}:{f[1]}"] += 1
+    for members in groups.values():
+        dups = [m for m in members if m["defect"] != "none"]
+        removed = [fate[m["row"]] for m in members if m["row"] in fate]
+        by_dedup = [f for f in removed if _is_dedup(*f)]
+        dup_rows += len(dups)
+        clean_rows += len(members) - len(dups)
+        dup_removed += min(len(removed), len(dups))
+        lost = max(0, len(removed) - len(dups))  # removed beyond the duplicates: clean rows lost
+        for f in by_dedup[:lost]:  # ... that a dedup stage took
+            clean_removed[f"{f[0]}:{f[1]}"] += 1
+    lost = sum(clean_removed.values())
+    return {
+        "clean_rows": clean_rows,
+        "clean_removed_by_dedup": lost,
+        "clean_removed_by_dedup_share": round(lost / max(1, clean_rows), 4),
+        "clean_removed_by_dedup_stage": dict(sorted(clean_removed.items())),
+        "same_image_duplicates": dup_rows,
+        "same_image_duplicates_removed": dup_removed,
+        "same_image_duplicates_removed_share": round(dup_removed / max(1, dup_rows), 4),
+    }
 
 
 def score(manifest: pa.Table, removed: pa.Table, kept_rows: int | None = None) -> dict:
@@ -49,7 +106,12 @@ def score(manifest: pa.Table, removed: pa.Table, kept_rows: int | None = None) -
         n for key, n in clean["by_stage"].items() if tuple(key.split(":", 1)) not in BY_DESIGN
     )
     defects = {k: v for k, v in result.items() if k != "none"}
+    clean_by_stage: Counter = Counter()
+    for key, n in clean["by_stage"].items():
+        clean_by_stage[key.split(":", 1)[0]] += n
     return {
+        "clean_rows_removed_by_stage": dict(sorted(clean_by_stage.items())),
+        "dedup": dedup_bar(manifest, fate),
         "defects": result,
         "defect_rows": sum(v["rows"] for v in defects.values()),
         "defect_rows_removed": sum(v["removed"] for v in defects.values()),
@@ -81,5 +143,24 @@ def markdown(stats: dict, scored: dict | None) -> str:
             f"Defect rows removed: {scored['defect_rows_removed']} of {scored['defect_rows']}. "
             f"Clean rows removed other than by balancing: {scored['clean_rows_removed_not_by_design']} "
             f"of {scored['clean_rows']}.",
+            "",
+            "## Clean rows removed per stage",
+            "",
+            "| stage | clean rows removed | share of clean rows |",
+            "|---|---|---|",
+        ]
+        for stage, n in scored["clean_rows_removed_by_stage"].items():
+            lines.append(f"| {stage} | {n} | {n / max(1, scored['clean_rows']):.1%} |")
+        d = scored["dedup"]
+        lines += [
+            "",
+            "## Duplicates (the same pair seen again)",
+            "",
+            f"Clean rows removed by a dedup stage: {d['clean_removed_by_dedup']} of {d['clean_rows']} "
+            f"({d['clean_removed_by_dedup_share']:.1%}; "
+            + (", ".join(f"{k} {v}" for k, v in d["clean_removed_by_dedup_stage"].items()) or "none")
+            + "). Same-image duplicates (exact, re-served, re-posted with an edited caption) removed: "
+            f"{d['same_image_duplicates_removed']} of {d['same_image_duplicates']} "
+            f"({d['same_image_duplicates_removed_share']:.1%}); image groups are scored per group.",
         ]
     return "\n".join(lines) + "\n"
