@@ -51,7 +51,6 @@ SITES = ("Shutterstock", "Free Vector Clipart", "iStock", "Emojipedia", "Etsy", 
          "Openclipart", "Free PNG Download", "Vecteezy", "Amazon.com", "eBay", "Dreamstime")
 STOP_FRONT = ("the", "a")
 KEYBOARD = dict(zip("qwertyuiopasdfghjklzxcvbnm", "wqrtyuiopoasdfghjklkzxcvbnmn", strict=False))  # a neighbour key each
-_WORD = re.compile(r"[A-Za-z]+")
 
 
 def _rng(seed: int, purpose: str) -> random.Random:

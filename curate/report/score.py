@@ -37,7 +37,7 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
     for r in rows:
         if r.get("image_group"):
             groups[r["image_group"]].append(r)
-    dup_rows = dup_removed = 0
+    dup_rows = dup_removed = dup_by_dedup = 0
     clean_rows = 0
     clean_removed: Counter = Counter()
     for r in rows:
@@ -47,6 +47,7 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
         if r["defect"] in SAME_IMAGE_DEFECTS:
             dup_rows += 1
             dup_removed += f is not None
+            dup_by_dedup += f is not None and _is_dedup(*f)
         elif r["defect"] == "none":
             clean_rows += 1
             if f is not None and _is_dedup(*f):
@@ -58,6 +59,7 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
         dup_rows += len(dups)
         clean_rows += len(members) - len(dups)
         dup_removed += min(len(removed), len(dups))
+        dup_by_dedup += min(len(by_dedup), len(dups))
         lost = max(0, len(removed) - len(dups))  # removed beyond the duplicates: clean rows lost
         for f in by_dedup[:lost]:  # ... that a dedup stage took
             clean_removed[f"{f[0]}:{f[1]}"] += 1
@@ -70,6 +72,8 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
         "same_image_duplicates": dup_rows,
         "same_image_duplicates_removed": dup_removed,
         "same_image_duplicates_removed_share": round(dup_removed / max(1, dup_rows), 4),
+        # of those, by a dedup stage (the rest went earlier: filter, download...)
+        "same_image_duplicates_removed_by_dedup": dup_by_dedup,
     }
 
 
@@ -161,6 +165,7 @@ def markdown(stats: dict, scored: dict | None) -> str:
             + (", ".join(f"{k} {v}" for k, v in d["clean_removed_by_dedup_stage"].items()) or "none")
             + "). Same-image duplicates (exact, re-served, re-posted with an edited caption) removed: "
             f"{d['same_image_duplicates_removed']} of {d['same_image_duplicates']} "
-            f"({d['same_image_duplicates_removed_share']:.1%}); image groups are scored per group.",
+            f"({d['same_image_duplicates_removed_share']:.1%}; {d['same_image_duplicates_removed_by_dedup']} "
+            "by a dedup stage, the rest earlier); image groups are scored per group.",
         ]
     return "\n".join(lines) + "\n"
