@@ -96,7 +96,8 @@ def cluster_sizes(sizes: list[int], seed: int) -> dict:
     return result
 
 
-def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: list[str]) -> dict:
+def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: list[str],
+        reuse: bool = False) -> dict:
     from curate.sample import SampleServer, build_sample
 
     if not (sample / "manifest.json").exists():
@@ -105,13 +106,16 @@ def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: 
     config = cfg.load(str(HERE.parent / "pipelines" / "demo.yaml"))
     config = dataclasses.replace(config, input=str(sample / "pool.parquet"), output=str(output),
                                  queries=str(HERE.parent / "queries" / "sample"))
-    server = SampleServer(sample, port=port)
-    server.start()
     t0 = time.monotonic()
-    try:
-        stats = pipeline.run(config, beam_args)
-    finally:
-        server.stop()
+    if reuse and (output / "stats.json").exists():
+        stats = shards.read_json(str(output / "stats.json"))
+    else:
+        server = SampleServer(sample, port=port)
+        server.start()
+        try:
+            stats = pipeline.run(config, beam_args)
+        finally:
+            server.stop()
     manifest = shards.read_table(str(sample / "manifest.parquet"))
     removed = shards.read_table(str(output / "removed"), columns=["source_row", "stage", "reason"])
     scored = score(manifest, removed, stats["kept"])
@@ -127,6 +131,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="out/dedup_sample")
     p.add_argument("--cluster-sizes", type=int, nargs="*", default=[3000, 10000, 20000])
     p.add_argument("--skip-bar", action="store_true")
+    p.add_argument("--reuse-run", action="store_true", help="score <work>/run again without rerunning it")
     p.add_argument("--out", default=str(HERE / "results" / f"dedup_sample_{dt.date.today()}.json"))
     args, beam_args = p.parse_known_args(argv)
     work = Path(args.work)
@@ -134,7 +139,7 @@ def main(argv=None) -> int:
            "dedup_images": dataclasses.asdict(cfg.DedupImagesConfig())}
     if not args.skip_bar:
         doc["bar"] = bar(work / f"sample_{args.size}_{args.seed}", args.size, args.seed, args.port,
-                         work / "run", beam_args)
+                         work / "run", beam_args, args.reuse_run)
         d = doc["bar"]["scored"]["dedup"]
         print(json.dumps(d, indent=1))
         print("clean removed by stage:", doc["bar"]["scored"]["clean_rows_removed_by_stage"])

@@ -20,8 +20,20 @@ def _check(cond: bool, name: str, allowed: str, value) -> None:
 
 
 # dedup_text's spam cap (see DedupTextConfig and docs/DEDUP.md for the measurement).
-MAX_TEXT_CLUSTER = 200
-MAX_TEXT_CLUSTER_HELP = "pairs kept per near-duplicate caption cluster before download (the rest: text_cluster_cap, chosen by hash(uid, stage, seed)); 0: no cap. TBD"
+# Measured (benchmarks/dedup_sample.py, results/dedup_sample_2026-11-30.json): the largest
+# clusters of legitimate captions in the sample pool - OpenClipArt's "gramastar" series, one
+# title on hundreds of different clips - hold 67 pairs at 3,000 pairs, 171 at 10,000 and 340
+# at 20,000. 1,000 leaves 3x headroom over the largest pool the sources make, so the cap
+# removes no clean pair there, while one caption pasted on thousands of pages is cut. At
+# web scale, set it near balancing's t (MetaCLIP: 20,000 at 400M): balancing keeps about t
+# pairs of an entry, so a caption cluster capped at t loses little that balancing would keep.
+MAX_TEXT_CLUSTER = 1000
+MAX_TEXT_CLUSTER_HELP = (
+    "pairs kept per near-duplicate caption cluster before download (the rest: text_cluster_cap, "
+    "chosen by hash(uid, stage, seed)); 0: no cap. 1000: above the largest clusters of "
+    "legitimate captions measured on the sample pool (67 at 3K pairs, 171 at 10K, 340 at 20K: "
+    "one clip-art title on many different clips); at web scale about balancing's t"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,8 @@ class DedupTextConfig:
     after download (`dedup_images`). Before download this stage only clusters captions
     (MinHash LSH, verified by a content-word rule, connected components), writes
     `text_cluster` (the cluster's smallest uid) and `text_cluster_size`, and removes what
-    exceeds `max_cluster_size` per cluster (`text_cluster_cap`; the pairs kept are chosen
+    exceeds `max_cluster_size` (default 1,000, from measurement: see MAX_TEXT_CLUSTER) per
+    cluster (`text_cluster_cap`; the pairs kept are chosen
     by hash(uid, stage, seed)): a caption pasted on thousands of pages is spam, and its
     images need not be downloaded. Two different images with near-identical captions are two
     pairs worth keeping; how often a concept appears is balancing's job.
