@@ -55,6 +55,7 @@ def caption_clusters(texts: list[str], c: cfg.DedupTextConfig) -> dict[int, list
     uids = [f"{i:09d}" for i in range(len(texts))]
     ksets: dict[int, list] = {}
     edges = set()
+    checked: dict = {}
     for members in buckets.values():
         if len(members) < 2:
             continue
@@ -63,7 +64,7 @@ def caption_clusters(texts: list[str], c: cfg.DedupTextConfig) -> dict[int, list
             if i not in ksets:
                 ksets[i] = textdup.key_shingles(texts[i], c.ngram, c.unit)
         edges.update(textdup.bucket_edges([uids[i] for i in members], [texts[i] for i in members],
-                                          [ksets[i] for i in members], c.threshold, c.max_compare))
+                                          [ksets[i] for i in members], c.threshold, c.max_compare, checked))
     label = union_find(edges)
     out: dict[int, list[int]] = {}
     for node, root in label.items():

@@ -105,7 +105,8 @@ def damerau_levenshtein_1(a: str, b: str) -> bool:
 
 def is_typo(a: str, b: str) -> bool:
     return (
-        max(len(a), len(b)) >= MIN_TYPO_CHARS
+        abs(len(a) - len(b)) <= 1
+        and max(len(a), len(b)) >= MIN_TYPO_CHARS
         and min(len(a), len(b)) >= MIN_TYPO_CHARS - 1
         and a.isalpha()
         and b.isalpha()
@@ -113,23 +114,28 @@ def is_typo(a: str, b: str) -> bool:
     )
 
 
+def _typo_able(words) -> list[str]:
+    return [w for w in words if len(w) >= MIN_TYPO_CHARS - 1 and w.isalpha()]
+
+
 def _leftovers(a: set[str], b: set[str], all_a: set[str], all_b: set[str]) -> tuple[set[str], set[str]]:
     """Content tokens of a and b with no equal or typo partner on the other side (a typo
     may also turn a function word into a non-word: "froom" pairs with "from")."""
     only_a, only_b = a - b, b - a
     left_a, left_b = set(only_a), set(only_b)
-    for x in sorted(only_a):
-        for y in sorted(only_b):
+    ta, tb = _typo_able(sorted(only_a)), _typo_able(sorted(only_b))
+    for x in ta:
+        for y in tb:
             if is_typo(x, y):
                 left_a.discard(x)
                 left_b.discard(y)
     # A typo'd token whose right spelling the other text also holds elsewhere pairs too.
-    for x in sorted(left_a):
-        if any(is_typo(x, y) for y in all_b):
-            left_a.discard(x)
-    for y in sorted(left_b):
-        if any(is_typo(y, x) for x in all_a):
-            left_b.discard(y)
+    if left_a:
+        other = _typo_able(all_b)
+        left_a = {x for x in left_a if not any(is_typo(x, y) for y in other)}
+    if left_b:
+        other = _typo_able(all_a)
+        left_b = {y for y in left_b if not any(is_typo(y, x) for x in other)}
     return left_a, left_b
 
 
@@ -143,6 +149,8 @@ def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
     ca, cb = set(content(all_a)), set(content(all_b))
     if not ca or not cb:  # only function words: compare them all
         ca, cb = set(all_a), set(all_b)
+    if ca == cb:
+        return True
     left_a, left_b = _leftovers(ca, cb, set(all_a), set(all_b))
     if left_a and left_b:
         return False
@@ -183,6 +191,7 @@ def bucket_edges(
     key_sets: list[list[frozenset]],
     threshold: float,
     max_compare: int,
+    checked: dict | None = None,
 ) -> list[tuple[str, str]]:
     """Verified near-duplicate edges (smaller uid, larger uid) inside one LSH bucket.
 
@@ -190,7 +199,10 @@ def bucket_edges(
     mean the same content words, which the rule calls duplicates). Distinct keys are
     compared pairwise: Jaccard of their shingle sets >= `threshold` and ``near_duplicate``.
     When a bucket holds more than `max_compare` distinct keys, each is compared only with
-    the first `max_compare` (by smallest uid) to bound the work on hot buckets."""
+    the first `max_compare` (by smallest uid) to bound the work on hot buckets. `checked`
+    (uid pair -> verdict) spares re-verifying a pair that shares several bands."""
+    if checked is None:
+        checked = {}
     groups: dict[tuple, list[int]] = {}
     for i, ks in enumerate(key_sets):
         groups.setdefault(tuple(sorted(ks, key=sorted)), []).append(i)
@@ -204,9 +216,16 @@ def bucket_edges(
     reps.sort(key=lambda i: uids[i])
     for n, i in enumerate(reps):
         for k in reps[: min(n, max_compare)]:
-            if key_jaccard(key_sets[i], key_sets[k]) >= threshold and near_duplicate(texts[i], texts[k]):
-                a, b = uids[k], uids[i]
-                edges.append((a, b) if a < b else (b, a))
+            a, b = uids[k], uids[i]
+            pair = (a, b) if a < b else (b, a)
+            verdict = checked.get(pair)
+            if verdict is None:
+                verdict = checked[pair] = (
+                    key_jaccard(key_sets[i], key_sets[k]) >= threshold
+                    and near_duplicate(texts[i], texts[k])
+                )
+            if verdict:
+                edges.append(pair)
     return edges
 
 

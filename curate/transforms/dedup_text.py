@@ -122,6 +122,7 @@ class BucketEdgesFn(beam.DoFn):
         starts, ends = offsets[:-1], offsets[1:]
         c = self.config
         sets: dict[str, list[frozenset]] = {}
+        checked: dict = {}
         found = set()
         for s, e in zip(starts, ends, strict=True):
             self.buckets.inc()
@@ -135,7 +136,7 @@ class BucketEdgesFn(beam.DoFn):
             found.update(
                 textdup.bucket_edges(
                     members, [text_of[u] for u in members], [sets[u] for u in members],
-                    c.threshold, c.max_compare,
+                    c.threshold, c.max_compare, checked,
                 )
             )
         self.edges.inc(len(found))
