@@ -121,7 +121,8 @@ def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: 
     removed = shards.read_table(str(output / "removed"), columns=["source_row", "stage", "reason"])
     scored = score(manifest, removed, stats["kept"])
     (output / "report.md").write_text(markdown(stats, scored))
-    return {"seconds": round(time.monotonic() - t0, 1), "stats": stats, "scored": scored}
+    run_config = (output / "config.yaml").read_text()
+    return {"seconds": round(time.monotonic() - t0, 1), "run_config": run_config, "stats": stats, "scored": scored}
 
 
 def main(argv=None) -> int:
@@ -144,7 +145,10 @@ def main(argv=None) -> int:
         d = doc["bar"]["scored"]["dedup"]
         print(json.dumps(d, indent=1))
         print("clean removed by stage:", doc["bar"]["scored"]["clean_rows_removed_by_stage"])
-    doc["caption_clusters"] = cluster_sizes(args.cluster_sizes, args.seed)
+    if args.cluster_sizes:
+        doc["caption_clusters"] = cluster_sizes(args.cluster_sizes, args.seed)
+    elif Path(args.out).exists():  # keep an earlier measurement of the same file
+        doc["caption_clusters"] = json.loads(Path(args.out).read_text()).get("caption_clusters")
     Path(args.out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}")
     return 0

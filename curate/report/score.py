@@ -37,7 +37,7 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
     for r in rows:
         if r.get("image_group"):
             groups[r["image_group"]].append(r)
-    dup_rows = dup_removed = dup_by_dedup = 0
+    dup_rows = dup_removed = dup_by_dedup = dup_reaching = 0
     clean_rows = 0
     clean_removed: Counter = Counter()
     for r in rows:
@@ -48,6 +48,7 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
             dup_rows += 1
             dup_removed += f is not None
             dup_by_dedup += f is not None and _is_dedup(*f)
+            dup_reaching += f is None or _is_dedup(*f)
         elif r["defect"] == "none":
             clean_rows += 1
             if f is not None and _is_dedup(*f):
@@ -59,7 +60,10 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
         dup_rows += len(dups)
         clean_rows += len(members) - len(dups)
         dup_removed += min(len(removed), len(dups))
-        dup_by_dedup += min(len(by_dedup), len(dups))
+        # copies beyond one that no other stage took: what a dedup stage had to remove
+        reaching = min(len(dups), max(0, len(members) - (len(removed) - len(by_dedup)) - 1))
+        dup_reaching += reaching
+        dup_by_dedup += min(len(by_dedup), reaching)
         lost = max(0, len(removed) - len(dups))  # removed beyond the duplicates: clean rows lost
         for f in by_dedup[:lost]:  # ... that a dedup stage took
             clean_removed[f"{f[0]}:{f[1]}"] += 1
@@ -72,8 +76,11 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
         "same_image_duplicates": dup_rows,
         "same_image_duplicates_removed": dup_removed,
         "same_image_duplicates_removed_share": round(dup_removed / max(1, dup_rows), 4),
-        # of those, by a dedup stage (the rest went earlier: filter, download...)
+        # Those no other stage removed (filter, balance, download... took the rest), and how
+        # many of them a dedup stage removed: the dedup stages' own recall.
+        "same_image_duplicates_reaching_dedup": dup_reaching,
         "same_image_duplicates_removed_by_dedup": dup_by_dedup,
+        "dedup_recall": round(dup_by_dedup / max(1, dup_reaching), 4),
     }
 
 
@@ -165,7 +172,8 @@ def markdown(stats: dict, scored: dict | None) -> str:
             + (", ".join(f"{k} {v}" for k, v in d["clean_removed_by_dedup_stage"].items()) or "none")
             + "). Same-image duplicates (exact, re-served, re-posted with an edited caption) removed: "
             f"{d['same_image_duplicates_removed']} of {d['same_image_duplicates']} "
-            f"({d['same_image_duplicates_removed_share']:.1%}; {d['same_image_duplicates_removed_by_dedup']} "
-            "by a dedup stage, the rest earlier); image groups are scored per group.",
+            f"({d['same_image_duplicates_removed_share']:.1%}); of the {d['same_image_duplicates_reaching_dedup']} "
+            f"no other stage removed, dedup stages removed {d['same_image_duplicates_removed_by_dedup']} "
+            f"({d['dedup_recall']:.1%}). Image groups are scored per group.",
         ]
     return "\n".join(lines) + "\n"

@@ -62,7 +62,10 @@ def test_dedup_bar_scores_image_groups_per_group():
     s = score(manifest, removed)
     d = s["dedup"]
     assert (d["same_image_duplicates"], d["same_image_duplicates_removed"]) == (4, 4)
-    assert d["same_image_duplicates_removed_by_dedup"] == 4  # ingest counts (duplicate_pair)
+    # Reaching dedup: row 5 (ingest's duplicate_pair is a dedup stage), group i0's two
+    # copies; group i1's copy went at download, so its group had nothing left to dedup.
+    assert d["same_image_duplicates_reaching_dedup"] == 3
+    assert d["same_image_duplicates_removed_by_dedup"] == 3 and d["dedup_recall"] == 1.0
     assert d["clean_rows"] == 5
     assert d["clean_removed_by_dedup"] == 2
     assert d["clean_removed_by_dedup_stage"] == {"dedup_images:duplicate_image_exact": 1, "dedup_text:text_cluster_cap": 1}
