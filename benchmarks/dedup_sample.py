@@ -6,7 +6,8 @@
 1. The bar: builds the sample pool (``curate sample``; a port of its own so it can run beside
    a demo on the default port), serves it on 127.0.0.1, runs the demo pipeline
    (pipelines/demo.yaml: ingest, filter, dedup_text, balance, download, dedup_images,
-   decontaminate) and scores it against the manifest as ``curate report --manifest`` does.
+   decontaminate) and the same without balance, and scores both against the manifest as
+   ``curate report --manifest`` does.
    Goal: clean pairs removed by any dedup stage <= 2% of clean pairs; same-image duplicates
    (exact, re-served, re-posted with an edited caption) removed >= 95%.
 2. The cap: caption clusters (the stage's LSH + content-word rule + connected components,
@@ -98,7 +99,7 @@ def cluster_sizes(sizes: list[int], seed: int) -> dict:
 
 
 def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: list[str],
-        reuse: bool = False) -> dict:
+        reuse: bool = False, without: tuple[str, ...] = ()) -> dict:
     from curate.sample import SampleServer, build_sample
 
     if not (sample / "manifest.json").exists():
@@ -106,7 +107,8 @@ def bar(sample: Path, size: int, seed: int, port: int, output: Path, beam_args: 
         build_sample(sample, size=size, seed=seed, port=port)
     config = cfg.load(str(HERE.parent / "pipelines" / "demo.yaml"))
     config = dataclasses.replace(config, input=str(sample / "pool.parquet"), output=str(output),
-                                 queries=str(HERE.parent / "queries" / "sample"))
+                                 queries=str(HERE.parent / "queries" / "sample"),
+                                 stages={k: v for k, v in config.stages.items() if k not in without})
     t0 = time.monotonic()
     if reuse and (output / "stats.json").exists():
         stats = shards.read_json(str(output / "stats.json"))
@@ -140,11 +142,15 @@ def main(argv=None) -> int:
     doc = {"size": args.size, "seed": args.seed, "dedup_text": dataclasses.asdict(cfg.DedupTextConfig()),
            "dedup_images": dataclasses.asdict(cfg.DedupImagesConfig())}
     if not args.skip_bar:
-        doc["bar"] = bar(work / f"sample_{args.size}_{args.seed}", args.size, args.seed, args.port,
-                         work / "run", beam_args, args.reuse_run)
-        d = doc["bar"]["scored"]["dedup"]
-        print(json.dumps(d, indent=1))
-        print("clean removed by stage:", doc["bar"]["scored"]["clean_rows_removed_by_stage"])
+        # The demo pipeline, and the same without balancing (which removes about half of
+        # every kind of row at random, flattering every other stage's count of clean losses).
+        for name, without in (("bar", ()), ("bar_without_balance", ("balance",))):
+            doc[name] = bar(work / f"sample_{args.size}_{args.seed}", args.size, args.seed, args.port,
+                            work / ("run" if not without else "run_without_balance"), beam_args,
+                            args.reuse_run, without)
+            d = doc[name]["scored"]["dedup"]
+            print(name, json.dumps(d, indent=1))
+            print("clean removed by stage:", doc[name]["scored"]["clean_rows_removed_by_stage"])
     if args.cluster_sizes:
         doc["caption_clusters"] = cluster_sizes(args.cluster_sizes, args.seed)
     elif Path(args.out).exists():  # keep an earlier measurement of the same file

@@ -77,9 +77,9 @@ def _to_cluster(item):
         yield root, (node, texts[0] if texts else None)
 
 
-def _decide_cluster(item, other_captions):
+def _decide_cluster(item, other_captions, max_distance):
     _, members = item
-    for uid, kept_uid, reason, detail in ops.decide_cluster(list(members), other_captions):
+    for uid, kept_uid, reason, detail in ops.decide_cluster(list(members), other_captions, max_distance):
         yield uid, (kept_uid, reason, detail)
 
 
@@ -106,13 +106,14 @@ class DedupImages(beam.PTransform):
     """In: pair batches with ``shard`` and ``key`` (the download stage's kept output).
     Out: StageOutput.
 
-    Kept: one pair per duplicate image cluster (with ``other_captions="keep"``: one per
-    distinct caption), with ``pixel_sha256``, ``phash`` and ``image_cluster`` (the uid of the
-    cluster's kept member; its own uid when it has no duplicate). A cluster is a connected
-    component of "same pixels" and "pHash Hamming distance <= max_distance" edges; the kept
-    member is the largest image, ties by smallest uid (``curate.ops.dedup_images``), on any
-    runner. A member whose caption is a near-duplicate of a kept member's is the same pair
-    again and always removed; one under another caption follows ``other_captions``.
+    Kept: the first pair (largest image, ties by smallest uid) of each duplicate image
+    cluster, and the members that duplicate no kept pair (``curate.ops.dedup_images.
+    decide_cluster``), with ``pixel_sha256``, ``phash`` and ``image_cluster`` (the uid of the
+    cluster's first member; its own uid when it has no duplicate). A cluster is a connected
+    component of "same pixels" and "pHash Hamming distance <= max_distance" edges, on any
+    runner. A member whose image duplicates a kept pair's (same pixels or pHash within
+    max_distance of it directly) with a near-duplicate caption is the same pair again and
+    always removed; under another caption it follows ``other_captions``.
     Removed: ``decode_error``, ``duplicate_image_exact``, ``duplicate_image_perceptual``
     (the detail names the kept uid and says "same caption" or "other caption").
 
@@ -158,7 +159,7 @@ class DedupImages(beam.PTransform):
             | "JoinCaptions" >> beam.CoGroupByKey()
             | "ToCluster" >> beam.FlatMap(_to_cluster)
             | "GroupCluster" >> beam.GroupByKey()
-            | "DecideCluster" >> beam.FlatMap(_decide_cluster, c.other_captions)
+            | "DecideCluster" >> beam.FlatMap(_decide_cluster, c.other_captions, c.max_distance)
         )
         joined = (
             {"rows": hashed.kept | "KeyByUid" >> beam.FlatMap(explode, "uid"), "decisions": decisions}
