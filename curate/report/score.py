@@ -19,6 +19,7 @@ DEDUP_STAGES = ("dedup_text", "dedup_images", "semdedup")
 DEDUP_REASONS = {("ingest", "duplicate_pair")}
 # Injected (and natural) same-image duplicates: the same pair seen again.
 SAME_IMAGE_DEFECTS = ("exact_duplicate", "reposted_pair", "duplicate_image")
+BEFORE_DEDUP_IMAGES = ("ingest", "filter", "dedup_text", "balance", "download")
 
 
 def _is_dedup(stage: str, reason: str) -> bool:
@@ -29,9 +30,9 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
     """Clean pairs removed by dedup stages, and same-image duplicates removed.
 
     Members of one image group (the same image bytes, ``image_group``) are scored per group,
-    since which copy a stage keeps is its own rule (largest image, then smallest uid): a
-    group of n rows, d of them duplicates, from which r were removed counts min(r, d)
-    duplicates removed and max(0, r - d) clean rows removed (the last copy lost)."""
+    since which copy a stage keeps is its own rule (largest image, then smallest uid): of a
+    group's copies that reached dedup_images, it should remove all but one; what a dedup
+    stage removed beyond that is a clean pair lost."""
     rows = manifest.to_pylist()
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -55,17 +56,19 @@ def dedup_bar(manifest: pa.Table, fate: dict[int, tuple[str, str]]) -> dict:
                 clean_removed[f"{f[0]}:{f[1]}"] += 1
     for members in groups.values():
         dups = [m for m in members if m["defect"] != "none"]
-        removed = [fate[m["row"]] for m in members if m["row"] in fate]
-        by_dedup = [f for f in removed if _is_dedup(*f)]
+        fates = [fate[m["row"]] for m in members if m["row"] in fate]
+        by_dedup = [f for f in fates if _is_dedup(*f)]
+        before = sum(1 for f in fates if f[0] in BEFORE_DEDUP_IMAGES and not _is_dedup(*f))
         dup_rows += len(dups)
         clean_rows += len(members) - len(dups)
-        dup_removed += min(len(removed), len(dups))
-        # copies beyond one that no other stage took: what a dedup stage had to remove
-        reaching = min(len(dups), max(0, len(members) - (len(removed) - len(by_dedup)) - 1))
-        dup_reaching += reaching
-        dup_by_dedup += min(len(by_dedup), reaching)
-        lost = max(0, len(removed) - len(dups))  # removed beyond the duplicates: clean rows lost
-        for f in by_dedup[:lost]:  # ... that a dedup stage took
+        dup_removed += min(len(fates), len(dups))
+        # Copies that reached dedup_images, beyond the one it should keep: what it had to
+        # remove. Removing more lost a clean pair; a later stage removing the kept copy
+        # (decontaminate, capfilt) is that stage's doing.
+        extra = max(0, len(members) - before - 1)
+        dup_reaching += min(len(dups), extra)
+        dup_by_dedup += min(len(by_dedup), extra, len(dups))
+        for f in by_dedup[extra:]:
             clean_removed[f"{f[0]}:{f[1]}"] += 1
     lost = sum(clean_removed.values())
     return {
