@@ -105,7 +105,7 @@ STAGES: list[StageSpec] = [
     StageSpec("dedup_text", _dedup_text, "MinHash LSH clusters of near-duplicate alt-texts (text_cluster); only spam-size clusters are capped"),
     StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
     StageSpec("download", _download, "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused"),
-    StageSpec("dedup_images", _dedup_images, "exact (pixel sha256) and perceptual (pHash) image dedup"),
+    StageSpec("dedup_images", _dedup_images, "duplicate pairs: the same image (pixel sha256 or pHash) with a near-duplicate caption, or the same pixels under any caption"),
     StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
     StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
     StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
