@@ -36,37 +36,14 @@ sys.path.insert(0, str(HERE.parent))
 from curate import config as cfg  # noqa: E402
 from curate import pipeline  # noqa: E402
 from curate.io import shards  # noqa: E402
-from curate.ops import minhash, textdup  # noqa: E402
+from curate.ops import textdup  # noqa: E402
 from curate.ops.components import union_find  # noqa: E402
 from curate.report.score import markdown, score  # noqa: E402
 
 
 def caption_clusters(texts: list[str], c: cfg.DedupTextConfig) -> dict[int, list[int]]:
     """{root index: member indices} of clusters with 2+ members, as the stage finds them."""
-    owner, sh = [], []
-    for i, t in enumerate(texts):
-        for k in textdup.lsh_keys(t):
-            owner.append(i)
-            sh.append(minhash.shingles(k, c.ngram, c.unit))
-    keys = minhash.band_keys(minhash.signatures(sh, c.num_perm, c.minhash_seed), c.bands, c.rows)
-    buckets: dict[int, set] = {}
-    for row, i in enumerate(owner):
-        for k in keys[row].tolist():
-            buckets.setdefault(k, set()).add(i)
-    uids = [f"{i:09d}" for i in range(len(texts))]
-    ksets: dict[int, list] = {}
-    edges = set()
-    checked: dict = {}
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        members = sorted(members)
-        for i in members:
-            if i not in ksets:
-                ksets[i] = textdup.key_shingles(texts[i], c.ngram, c.unit)
-        edges.update(textdup.bucket_edges([uids[i] for i in members], [texts[i] for i in members],
-                                          [ksets[i] for i in members], c.threshold, c.max_compare, checked))
-    label = union_find(edges)
+    label = union_find(textdup.lsh_edges(texts, c))
     out: dict[int, list[int]] = {}
     for node, root in label.items():
         out.setdefault(int(root), []).append(int(node))

@@ -240,3 +240,37 @@ def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:
     u = uniform(members, stage, seed)
     order = sorted(range(len(members)), key=lambda i: (u[i], members[i]))
     return sorted(members[i] for i in order[cap:])
+
+
+def lsh_edges(texts: list[str | None], c) -> set[tuple[int, int]]:
+    """Verified near-duplicate edges (i, j), i < j, between text indices, found in one
+    process the way stage ``dedup_text`` finds them across workers (LSH bands of each text's
+    keys, then ``bucket_edges``); `c` is a ``DedupTextConfig``. For tests and measurements."""
+    from curate.ops import minhash
+
+    uids = [f"{i:012d}" for i in range(len(texts))]
+    owner, sh = [], []
+    for i, t in enumerate(texts):
+        for k in lsh_keys(t):
+            owner.append(i)
+            sh.append(minhash.shingles(k, c.ngram, c.unit))
+    if not owner:
+        return set()
+    keys = minhash.band_keys(minhash.signatures(sh, c.num_perm, c.minhash_seed), c.bands, c.rows)
+    buckets: dict[int, set[int]] = {}
+    for row, i in enumerate(owner):
+        for k in keys[row].tolist():
+            buckets.setdefault(k, set()).add(i)
+    sets: dict[int, list[frozenset]] = {}
+    checked: dict = {}
+    edges = set()
+    for members in buckets.values():
+        if len(members) < 2:
+            continue
+        members = sorted(members)
+        for i in members:
+            if i not in sets:
+                sets[i] = key_shingles(texts[i], c.ngram, c.unit)
+        edges.update(bucket_edges([uids[i] for i in members], [texts[i] for i in members],
+                                  [sets[i] for i in members], c.threshold, c.max_compare, checked))
+    return {(int(a), int(b)) for a, b in edges}

@@ -46,29 +46,7 @@ def test_shingles(text, unit, ngram, expected):
 
 def _lsh_edges(texts, c: DedupTextConfig):
     """Verified edges (i, j) between text indices, as the stage finds them."""
-    uids = [f"{i:06d}" for i in range(len(texts))]
-    owner, sh = [], []
-    for i, t in enumerate(texts):
-        for k in textdup.lsh_keys(t):
-            owner.append(i)
-            sh.append(ops.shingles(k, c.ngram, c.unit))
-    keys = ops.band_keys(ops.signatures(sh, c.num_perm, c.minhash_seed), c.bands, c.rows)
-    buckets = {}
-    for row, i in enumerate(owner):
-        for k in keys[row]:
-            buckets.setdefault(int(k), set()).add(i)
-    edges = set()
-    for members in buckets.values():
-        members = sorted(members)
-        if len(members) > 1:
-            edges.update(
-                textdup.bucket_edges(
-                    [uids[i] for i in members], [texts[i] for i in members],
-                    [textdup.key_shingles(texts[i], c.ngram, c.unit) for i in members],
-                    c.threshold, c.max_compare,
-                )
-            )
-    return {(int(a), int(b)) for a, b in edges}
+    return textdup.lsh_edges(texts, c)
 
 
 def _sample_texts():
