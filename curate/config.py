@@ -20,6 +20,23 @@ def _check(cond: bool, name: str, allowed: str, value) -> None:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
+# dedup_text's spam cap (see DedupTextConfig and docs/DEDUP.md for the measurement).
+# Measured (benchmarks/dedup_sample.py, results/dedup_sample_2026-11-30.json): the largest
+# clusters of legitimate captions in the sample pool - OpenClipArt's "gramastar" series, one
+# title on hundreds of different clips - hold 67 pairs at 3,000 pairs, 171 at 10,000 and 340
+# at 20,000. 1,000 leaves 3x headroom over the largest pool the sources make, so the cap
+# removes no clean pair there, while one caption pasted on thousands of pages is cut. At
+# web scale, set it near balancing's t (MetaCLIP: 20,000 at 400M): balancing keeps about t
+# pairs of an entry, so a caption cluster capped at t loses little that balancing would keep.
+MAX_TEXT_CLUSTER = 1000
+MAX_TEXT_CLUSTER_HELP = (
+    "pairs kept per near-duplicate caption cluster before download (the rest: text_cluster_cap, "
+    "chosen by hash(uid, stage, seed)); 0: no cap. 1000: above the largest clusters of "
+    "legitimate captions measured on the sample pool (67 at 3K pairs, 171 at 10K, 340 at 20K: "
+    "one clip-art title on many different clips); at web scale about balancing's t"
+)
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """Stage `ingest`: read a raw pool, give uids, drop malformed rows and exact duplicates."""
@@ -61,26 +78,41 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class DedupTextConfig:
-    """Stage `dedup_text`: MinHash LSH near-duplicate alt-texts, one pair kept per cluster.
+    """Stage `dedup_text`: clusters of near-duplicate alt-texts, and a cap on spam clusters.
 
-    Defaults for short alt-texts (~10 words, often fewer): re-posted captions differ by a
-    typo, a dropped or added word. A typo in a 4-word caption leaves word unigrams at
-    Jaccard 0.6 and word bigrams near 0.3, but character 3-grams near 0.8, so shingles are
-    character 3-grams of the lower-cased words and the threshold is 0.7. 128 permutations
-    in 25 bands x 5 rows: a pair at J = 0.7 becomes a candidate with probability 0.99, at
-    0.5 with 0.55, at 0.2 with 0.008 (candidates are then verified by exact Jaccard, so
-    false candidates cost time, not precision)."""
+    What a duplicate is (README, docs/DEDUP.md): the same *pair* seen again, i.e. the same
+    image with the same or a near-duplicate caption. That needs the image, so it is decided
+    after download (`dedup_images`). Before download this stage only clusters captions
+    (MinHash LSH, verified by a content-word rule, connected components), writes
+    `text_cluster` (the cluster's smallest uid) and `text_cluster_size`, and removes what
+    exceeds `max_cluster_size` (default 1,000, from measurement: see MAX_TEXT_CLUSTER) per
+    cluster (`text_cluster_cap`; the pairs kept are chosen
+    by hash(uid, stage, seed)): a caption pasted on thousands of pages is spam, and its
+    images need not be downloaded. Two different images with near-identical captions are two
+    pairs worth keeping; how often a concept appears is balancing's job.
 
-    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (datasketch affine32 scheme)"})
-    bands: int = field(default=25, metadata={"help": "LSH bands"})
-    rows: int = field(default=5, metadata={"help": "signature rows per band (bands * rows <= num_perm)"})
-    threshold: float = field(default=0.7, metadata={"help": "exact Jaccard of shingle sets at or above which two texts are duplicates"})
+    Near-duplicate texts (``curate.ops.textdup``): the same content words up to case,
+    punctuation, one-letter typos, function words, order and an appended site segment; a
+    swapped colour, size, number, name or species is a different caption. On 2,640 labelled
+    pairs of real captions (OpenClipArt, CLDR, Fashion-MNIST captions, WordNet;
+    benchmarks/data/text_pairs_heldout.tsv, drawn after the rule was fixed) the stage's rule
+    has precision 1.000 and recall 0.989; the old rule (character 3-gram Jaccard >= 0.7)
+    had precision 0.695 at recall 0.688 (benchmarks/bench_text_dup.py).
+    LSH: character 3-grams of the sorted content words, 126 permutations in 42 bands x 3
+    rows: a pair at J = 0.4 (a typo in a two-word caption) is a candidate with probability
+    0.94, at 0.6 with 1.00, at 0.1 with 0.04."""
+
+    num_perm: int = field(default=126, metadata={"help": "MinHash permutations (datasketch affine32 scheme)"})
+    bands: int = field(default=42, metadata={"help": "LSH bands"})
+    rows: int = field(default=3, metadata={"help": "signature rows per band (bands * rows <= num_perm)"})
+    threshold: float = field(default=0.25, metadata={"help": "exact Jaccard of the shingle sets below which an LSH candidate is not a duplicate; above it the content-word rule decides"})
     unit: str = field(default="char", metadata={"help": "shingle unit: char or word"})
     ngram: int = field(default=3, metadata={"help": "characters (or words) per shingle"})
     minhash_seed: int = field(default=1, metadata={"help": "datasketch MinHash seed (datasketch's default is 1)"})
     max_compare: int = field(default=64, metadata={"help": "distinct texts one text is compared with inside an LSH bucket"})
     rounds: int = field(default=4, metadata={"help": "large-star/small-star rounds of connected components"})
     rows_per_partition: int = field(default=50_000, metadata={"help": "pairs per shuffle partition when joining labels back"})
+    max_cluster_size: int = field(default=MAX_TEXT_CLUSTER, metadata={"help": MAX_TEXT_CLUSTER_HELP})
 
     def __post_init__(self):
         _check(self.num_perm >= 1, "dedup_text.num_perm", ">= 1", self.num_perm)
@@ -93,6 +125,7 @@ class DedupTextConfig:
         _check(self.max_compare >= 1, "dedup_text.max_compare", ">= 1", self.max_compare)
         _check(self.rounds >= 1, "dedup_text.rounds", ">= 1", self.rounds)
         _check(self.rows_per_partition >= 1, "dedup_text.rows_per_partition", ">= 1", self.rows_per_partition)
+        _check(self.max_cluster_size >= 0, "dedup_text.max_cluster_size", ">= 0 (0: no cap)", self.max_cluster_size)
 
 
 @dataclass(frozen=True)
@@ -171,13 +204,27 @@ class DedupImagesConfig:
     """Stage `dedup_images`: exact (decoded pixels) and perceptual (pHash) image duplicates.
 
     A cluster is a connected component of "same pixels" or "pHash Hamming distance <=
-    max_distance"; its largest image is kept (ties: smallest uid)."""
+    max_distance"; its largest image is kept (ties: smallest uid).
+
+    A duplicate *pair* is the same image (same pixels, or pHash within max_distance of a
+    kept pair's directly) with the same or a near-duplicate caption (``curate.ops.textdup``):
+    always removed. The same image under a different, unrelated caption (`other_captions`):
+    `exact` (default) removes it when the decoded pixels are identical - certainly the same
+    image, and a repeated image is what a CLIP memorises (Webster et al. 2023; Carlini et al.
+    2023) and costs samples seen - and keeps it when only pHash says "near": on the sample
+    pool 26 pairs of *different* icons, flags and garments (1.6% of its clean pairs) were
+    within 4 bits and 7 more joined through chains, all under unrelated captions, so pHash
+    alone is weak evidence; an agreeing caption confirms it. `remove` removes every image
+    duplicate whatever its caption (SemDeDup-style); `keep` keeps one pair per distinct
+    caption of an image (several captions per image, as COCO has)."""
 
     max_distance: int = field(default=4, metadata={"help": "pHash Hamming distance (of 64 bits) at or below which two images are near-duplicates; 0: exact pHash only"})
     cc_rounds: int = field(default=4, metadata={"help": "large-star/small-star rounds of connected components (an exact finish handles the rest)"})
     max_pixels: int = field(default=64_000_000, metadata={"help": "images with more pixels are not decoded (decode_error)"})
+    other_captions: str = field(default="exact", metadata={"help": "a duplicate image under a caption that is not a near-duplicate of the kept pair's: exact (default): removed when the decoded pixels are identical, kept when only pHash says near (pHash alone joins different icons and garments); remove: always removed; keep: never (one pair per distinct caption)"})
 
     def __post_init__(self):
+        _check(self.other_captions in ("exact", "remove", "keep"), "dedup_images.other_captions", "exact, remove or keep", self.other_captions)
         _check(0 <= self.max_distance <= 31, "dedup_images.max_distance", "in [0, 31]", self.max_distance)
         _check(self.cc_rounds >= 1, "dedup_images.cc_rounds", ">= 1", self.cc_rounds)
         _check(self.max_pixels >= 1, "dedup_images.max_pixels", ">= 1", self.max_pixels)

@@ -55,7 +55,7 @@ def _filter(c, run):
 def _dedup_text(c, run):
     from curate.transforms.dedup_text import DedupByMinHash
 
-    return DedupByMinHash(c)
+    return DedupByMinHash(c, run.seed)
 
 
 def _balance(c, run):
@@ -110,10 +110,10 @@ def _retrieve(c, run):
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
     StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
-    StageSpec("dedup_text", _dedup_text, "MinHash LSH near-duplicate alt-texts, one pair kept per cluster"),
+    StageSpec("dedup_text", _dedup_text, "MinHash LSH clusters of near-duplicate alt-texts (text_cluster); only spam-size clusters are capped"),
     StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
     StageSpec("download", _download, "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused"),
-    StageSpec("dedup_images", _dedup_images, "exact (pixel sha256) and perceptual (pHash) image dedup"),
+    StageSpec("dedup_images", _dedup_images, "duplicate pairs: the same image (pixel sha256 or pHash) with a near-duplicate caption, or the same pixels under any caption"),
     StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
     StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
     StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),

@@ -39,7 +39,8 @@ OPTIONAL_FIELDS: tuple[pa.Field, ...] = (
     pa.field("lang_score", pa.float32()),
     pa.field("matched_entries", pa.list_(pa.int32())),  # ids into the query list
     # text dedup
-    pa.field("text_cluster", pa.string()),  # uid of the cluster's kept member
+    pa.field("text_cluster", pa.string()),  # smallest uid of its near-duplicate caption cluster
+    pa.field("text_cluster_size", pa.int32()),  # pairs in that cluster (1: no near-duplicate)
     # balance
     pa.field("balance_p", pa.float32()),  # probability the pair was kept with
     # download

@@ -9,8 +9,9 @@ DESCRIPTION = """Build a realistic sample pool of (image URL, alt-text) pairs fr
 (OpenClipArt, Google and Twitter emoji renders, OpenMoji, Fashion-MNIST), with the failures
 of real pools injected on purpose: dead links, refused connections, slow responses,
 truncated and corrupt images, non-image content, redirects, opt-out headers, boilerplate and
-non-English alt-texts, exact and near-duplicate texts, duplicate images, mismatched captions
-and malformed rows.
+non-English alt-texts, exact duplicate pairs, images re-posted under another URL with an
+edited caption, duplicate images, mismatched captions and malformed rows (near-duplicate
+captions on different images are clean rows: docs/DEDUP.md).
 
 Writes <output>/images/ (served by `curate serve`), <output>/pool.parquet (url, text),
 <output>/manifest.parquet (per-row ground truth: defect, expected stage and reason,

@@ -18,6 +18,13 @@ Reasons:
 - ``duplicate_image_perceptual``: in the same cluster (chains of pHash Hamming distance
   <= ``max_distance``) with different pixels; the detail names the kept uid and the distance
   to it (which can exceed ``max_distance`` through a chain)
+
+Pairs, not images (``decide_cluster``): a member whose image duplicates a kept member's and
+whose caption is a near-duplicate (``curate.ops.textdup``) of that member's is the same pair
+seen again and is always removed (detail ``...; same caption``). Under another caption
+(detail ``...; other caption``) it is removed when the pixels are the same
+(``other_captions="exact"``, the default), whenever the image is a duplicate (``"remove"``),
+or never (``"keep"``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import pyarrow as pa
 
 from curate import schema
 from curate.io import tars
-from curate.ops import image_hash
+from curate.ops import image_hash, textdup
 
 STAGE = "dedup_images"
 _RANK_BASE = 10**13
@@ -103,3 +110,43 @@ def decide(node: str, root: str) -> tuple[str, str, str | None, str | None]:
         return uid, root_uid, "duplicate_image_exact", f"same pixels as {root_uid}"
     dist = int(image_hash.hamming(np.uint64(ph), np.uint64(root_ph)))
     return uid, root_uid, "duplicate_image_perceptual", f"near {root_uid} (phash hamming {dist})"
+
+
+def decide_cluster(
+    members: list[tuple[str, str | None]], other_captions: str = "exact", max_distance: int = 4
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(uid, cluster's kept uid, reason or None, detail) for every member of one image
+    cluster, given (node id, caption) per member.
+
+    Members are taken in node order (the keep rule: largest image, then smallest uid). A
+    member is a duplicate of a kept member when its pixels are the same or its pHash is
+    within `max_distance` of that member's *directly* (a chain of near pairs through
+    connected components can join images 8 or 10 bits apart; the component only says where
+    to look). It is removed when it is such a duplicate and its caption is a near-duplicate
+    of that member's (the same pair again), or, by `other_captions`: ``remove`` whatever the
+    caption, ``exact`` under another caption only when the pixels are the same, ``keep``
+    never. Otherwise it is kept, and later members are compared with it too."""
+    members = sorted(members)
+    root_uid = parse_node(members[0][0])[0]
+    kept: list[tuple[str, str, int, str | None]] = []  # (node, sha, phash, caption)
+    out = []
+    for node, text in members:
+        uid, sha, ph = parse_node(node)
+        exact = [k for k in kept if k[1] == sha]
+        near = [k for k in kept if k[1] != sha
+                and int(image_hash.hamming(np.uint64(ph), np.uint64(k[2]))) <= max_distance]
+        match = next((k for k in exact + near if textdup.near_duplicate(text, k[3])), None)
+        caption = "same"
+        if match is None:
+            caption = "other"
+            if other_captions == "remove" and (exact or near):
+                match = (exact + near)[0]
+            elif other_captions == "exact" and exact:
+                match = exact[0]
+        if match is None:
+            kept.append((node, sha, ph, text))
+            out.append((uid, root_uid, None, None))
+            continue
+        _, _, reason, detail = decide(node, match[0])
+        out.append((uid, root_uid, reason, f"{detail}; {caption} caption"))
+    return out

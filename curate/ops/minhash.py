@@ -1,5 +1,5 @@
-"""MinHash signatures of alt-texts, LSH band keys and verified candidate edges, as pure
-numpy/Python functions (connected components: ``curate.ops.components``).
+"""MinHash signatures of alt-texts and LSH band keys, as pure numpy/Python functions
+(verification: ``curate.ops.textdup``; connected components: ``curate.ops.components``).
 
 Signatures are identical to ``datasketch.MinHash(num_perm, seed)`` with datasketch 2.0's
 default ``scheme="affine32"`` (uint32 values: sha1 → first 4 bytes little-endian →
@@ -148,33 +148,3 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def collision_probability(j: float, bands: int, rows: int) -> float:
     """P(a pair of Jaccard j shares at least one band) = 1 - (1 - j^rows)^bands."""
     return 1.0 - (1.0 - j**rows) ** bands
-
-
-def bucket_edges(
-    uids: list[str], token_sets: list[frozenset], threshold: float, max_compare: int
-) -> list[tuple[str, str]]:
-    """Verified duplicate edges (smaller uid, larger uid) inside one LSH bucket.
-
-    Members with identical shingle sets are linked to the smallest uid among them. Distinct
-    sets are compared exactly (Jaccard >= threshold) pairwise; when a bucket holds more than
-    `max_compare` distinct sets, each is compared only with the first `max_compare` (by
-    smallest uid) to bound the work on hot buckets.
-    """
-    groups: dict[frozenset, list[str]] = {}
-    for u, s in zip(uids, token_sets, strict=True):
-        groups.setdefault(s, []).append(u)
-    edges = []
-    reps = []
-    for s, members in groups.items():
-        members.sort()
-        rep = members[0]
-        edges.extend((rep, m) for m in members[1:])
-        reps.append((rep, s))
-    reps.sort()
-    for i in range(len(reps)):
-        ui, si = reps[i]
-        for k in range(min(i, max_compare)):
-            uk, sk = reps[k]
-            if jaccard(si, sk) >= threshold:
-                edges.append((uk, ui) if uk < ui else (ui, uk))
-    return edges

@@ -13,8 +13,13 @@ Each row carries at most one injected defect. ``expect_stage`` / ``expect_reason
 what a correct pipeline does with the row: the first stage (in pipeline order) that should
 remove it, or null if it should be kept. Duplicate groups keep their first row (pool order)
 nominally; a stage that keeps another member is still right if exactly one survives, so
-score dedup stages per group (``text_group``, ``image_group``). Text groups are exact
-(case- and space-folded) or injected near-duplicates; MinHash may find more. Reason names
+score dedup stages per group (``image_group``). What is a duplicate follows the pipeline's
+rule (docs/DEDUP.md): the same *pair* again, i.e. the same image under the same or an
+edited caption (``reposted_pair``, and the re-served ``duplicate_image`` copies, whose
+captions dedup_images' default ``other_captions: remove`` also removes). A near-duplicate
+caption on a *different* image (an emoji name drawn by two vendors, a shop template on two
+garments) is a clean row; ``text_group`` records such rows (same folded text, or an injected
+re-post) for inspection and expects nothing of them. Reason names
 for download are those of ``curate.ops.download``; for filter, dedup and capfilt they name the
 defect class, and those stages may use finer names of their own.
 """
@@ -82,10 +87,12 @@ DEFECTS: tuple[DefectSpec, ...] = (
                "1.27B undetermined. Real pools are mostly non-English; 10% is used so a "
                "3,000-row sample keeps enough English pairs for later stages. The language "
                "filter is scored per row, so the share does not flatter it"),
-    DefectSpec("near_duplicate_text", 0.03, "dedup_text", "near_duplicate_text",
-               "re-posted alt-texts with small edits; Webster et al. 2023 find ~30% of "
-               "LAION-2B images duplicated (their texts often nearly so); 3% injected edits on "
-               "top of natural exact text duplicates (e.g. an emoji name drawn by two vendors)"),
+    DefectSpec("reposted_pair", 0.03, "dedup_images", "duplicate_image",
+               "the same image re-hosted under another URL with a small edit to its caption "
+               "(a typo, a dropped or added word, a changed suffix): the same pair seen again. "
+               "Webster et al. 2023 find ~30% of LAION-2B images duplicated, their texts often "
+               "nearly so; 3% injected. A near-duplicate caption on a different image is not "
+               "a defect (two pairs worth keeping; their frequency is balancing's job)"),
     DefectSpec("dead_link", 0.06, "download", "http_404",
                f"HTTP 404 = 608 of 10,000 (6.1%) in {IMG2DATASET_277}; rom1504 there: about "
                "1% link rot per month"),
@@ -113,9 +120,11 @@ DEFECTS: tuple[DefectSpec, ...] = (
                f"{IMG2DATASET_277}"),
     DefectSpec("duplicate_image", 0.05, "dedup_images", "duplicate_image",
                "Webster et al. 2023 (arXiv:2303.12733): ~700M, about 30% of LAION-2B images "
-               "are duplicates (mostly near-duplicates); 5% exact re-served copies injected "
-               "plus OpenClipArt's natural md5 duplicates (the same clip in several "
-               "categories); perceptual/semantic near-duplicates are left to the sources"),
+               "are duplicates (mostly near-duplicates); 5% exact re-served copies injected, "
+               "each under a freshly written caption of the same item, plus OpenClipArt's "
+               "natural md5 duplicates (the same clip in several categories); "
+               "perceptual/semantic near-duplicates are left to the sources. Removed under "
+               "dedup_images' default other_captions: remove (a repeated image is memorised)"),
     DefectSpec("mismatched_caption", 0.05, "capfilt", "mismatched_caption",
                "LAION's CLIP-score filter (0.28) kept only ~10% of Common Crawl candidates; "
                "most of the rest are weakly related rather than swapped. 5% outright "
@@ -124,7 +133,6 @@ DEFECTS: tuple[DefectSpec, ...] = (
 DEFECT_BY_NAME = {d.name: d for d in DEFECTS}
 # Labels given to natural duplicates found after assembly (not injected on purpose).
 NATURAL = {
-    "duplicate_text": ("dedup_text", "near_duplicate_text"),
     "duplicate_image": ("dedup_images", "duplicate_image"),
 }
 NATURAL_CLIPART_PAIR_RATE = 0.01  # rows in OpenClipArt md5-duplicate pairs (both members)
@@ -164,7 +172,7 @@ MANIFEST_COLUMNS = {
     "defect": "'none' or the injected (or natural duplicate) defect",
     "expect_stage": "first stage that should remove the row; null: kept",
     "expect_reason": "the reason it should give",
-    "text_group": "rows reaching dedup_text with the same or near-same text",
+    "text_group": "rows reaching dedup_text with the same folded text or an injected re-posted caption (informational: a near-duplicate caption on another image is clean)",
     "image_group": "rows reaching dedup_images with the same image bytes",
 }
 
@@ -246,10 +254,10 @@ def _pick_items(counts: dict[str, int], n_pairs: int, seed: int):
 
 def _assemble(size: int, seed: int):
     counts = defect_counts(size)
-    n_derived = counts["exact_duplicate"] + counts["near_duplicate_text"] + counts["duplicate_image"]
+    n_derived = counts["exact_duplicate"] + counts["reposted_pair"] + counts["duplicate_image"]
     n_pairs = max(1, round(NATURAL_CLIPART_PAIR_RATE * size / 2))
     n_base = size - n_derived
-    items, pairs, spare = _pick_items(_kind_counts(n_base), n_pairs, seed)
+    items, pairs, _ = _pick_items(_kind_counts(n_base), n_pairs, seed)
 
     rng = _rng(seed, "captions")
     base: list[_Row] = []
@@ -266,7 +274,7 @@ def _assemble(size: int, seed: int):
     candidates = list(range(len(base)))
     drng.shuffle(candidates)
     in_place = [d.name for d in DEFECTS if d.name not in
-                ("exact_duplicate", "near_duplicate_text", "duplicate_image")]
+                ("exact_duplicate", "reposted_pair", "duplicate_image")]
     pos = 0
     for name in in_place:
         for i in candidates[pos : pos + counts[name]]:
@@ -292,20 +300,16 @@ def _assemble(size: int, seed: int):
     # Derived rows from distinct clean base rows.
     derived: list[_Row] = []
     picks = drng.sample(clean, min(len(clean), n_derived))
-    n_exact, n_near = counts["exact_duplicate"], counts["near_duplicate_text"]
+    n_exact, n_near = counts["exact_duplicate"], counts["reposted_pair"]
     for pid, i in enumerate(picks):
         src = base[i]
         src.pair = pid
         if pid < n_exact:
             derived.append(dataclasses.replace(src, defect="exact_duplicate"))
-        elif pid < n_exact + n_near:
+        elif pid < n_exact + n_near:  # the same image re-hosted, its caption edited
             text = captions.near_duplicate(src.text, trng)
-            if src.item.kind == "fashion":
-                item = _another_fashion(src.item.label, spare, trng)
-                derived.append(_Row(item, text, defect="near_duplicate_text", pair=pid))
-            else:
-                derived.append(_Row(src.item, text, defect="near_duplicate_text", pair=pid,
-                                    file=f"copies/near-{pid:05d}-{Path(src.item.file).name}"))
+            derived.append(_Row(src.item, text, defect="reposted_pair", pair=pid,
+                                file=f"copies/near-{pid:05d}-{Path(src.item.file).name}"))
         else:
             derived.append(_Row(src.item, _caption(src.item, trng), defect="duplicate_image",
                                 pair=pid, file=f"copies/{pid:05d}-{Path(src.item.file).name}"))
@@ -313,15 +317,6 @@ def _assemble(size: int, seed: int):
     _rng(seed, "order-all").shuffle(rows)
     _order_pairs(rows)
     return rows
-
-
-def _another_fashion(label: int, spare: dict, rng: random.Random) -> sources.Item:
-    labels = spare["labels"]
-    while True:
-        i = rng.randrange(len(labels))
-        if int(labels[i]) == label and i not in spare["used"]:
-            spare["used"].add(i)
-            return sources.fashion_item(i, spare["images"][i], label, captions.FASHION_CLASSES[label])
 
 
 def _order_pairs(rows: list[_Row]) -> None:
@@ -406,7 +401,7 @@ def _expectations(rows: list[_Row], md5s: list[str]):
     for i, r in enumerate(rows):  # filter
         if stage[i] is None and r.defect in ("boilerplate_text", "non_english"):
             expect(i, r.defect)
-    # dedup_text: exact folded texts and injected near-duplicate links.
+    # Text groups (informational): exact folded texts and injected re-posted captions.
     g = _Groups()
     first_by_text: dict[str, int] = {}
     link_first: dict[int, int] = {}
@@ -422,17 +417,13 @@ def _expectations(rows: list[_Row], md5s: list[str]):
         if r.pair is not None:
             if r.pair in link_first:
                 other = rows[link_first[r.pair]]
-                if "near_duplicate_text" in (r.defect, other.defect):
+                if "reposted_pair" in (r.defect, other.defect):
                     g.union(link_first[r.pair], i)
             else:
                 link_first[r.pair] = i
     for gid, members in enumerate(g.groups()):
-        for j, i in enumerate(members):
+        for i in members:
             text_group[i] = f"t{gid:05d}"
-            if j > 0:
-                stage[i], reason[i] = NATURAL["duplicate_text"]
-                if rows[i].defect == "none":
-                    rows[i].defect = "duplicate_text"
     for i, r in enumerate(rows):  # download
         spec = DEFECT_BY_NAME.get(r.defect)
         if stage[i] is None and spec is not None and spec.stage == "download":
@@ -570,9 +561,12 @@ def summary(manifest: pa.Table, **settings) -> dict:
             for d in DEFECTS
         },
         "natural_defects": {
-            "duplicate_text": "rows whose folded text equals an earlier row's (not injected)",
             "duplicate_image": "rows whose image bytes equal an earlier row's, incl. "
             f"OpenClipArt md5 pairs ({NATURAL_CLIPART_PAIR_RATE:.0%} of rows)",
+        },
+        "not_defects": {
+            "text_group": "rows whose folded caption equals another row's on a different image "
+            "(an emoji name drawn by two vendors, a shop template on two garments): clean pairs",
         },
         "expected": {k: dict(sorted(v.items())) for k, v in sorted(expected.items(),
                      key=lambda kv: STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else 99)},

@@ -14,10 +14,10 @@ from curate.transforms.components import ConnectedComponents
 
 
 class HashImagesFn(beam.DoFn):
-    """Pair batch → batch with pixel_sha256 + phash (main), decode errors (removed), and one
-    (pixel_sha256, node id) per image (nodes)."""
+    """Pair batch → batch with pixel_sha256 + phash (main), decode errors (removed), one
+    (pixel_sha256, node id) per image (nodes) and one (uid, caption) per image (texts)."""
 
-    REMOVED, NODES = "removed", "nodes"
+    REMOVED, NODES, TEXTS = "removed", "nodes", "texts"
 
     def __init__(self, config: DedupImagesConfig):
         self.config = config
@@ -31,6 +31,8 @@ class HashImagesFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.REMOVED, removed)
         for sha, node in zip(kept["pixel_sha256"].to_pylist(), nodes, strict=True):
             yield beam.pvalue.TaggedOutput(self.NODES, (sha, node))
+        for uid, text in zip(kept["uid"].to_pylist(), kept["text"].to_pylist(), strict=True):
+            yield beam.pvalue.TaggedOutput(self.TEXTS, (uid, text))
 
 
 def _exact(item):
@@ -62,10 +64,23 @@ def _bucket_pairs(item, max_distance):
         yield a, b
 
 
-def _decide(item):
+def _label_by_uid(item):
     node, root = item
-    uid, kept_uid, reason, detail = ops.decide(node, root)
-    return uid, (kept_uid, reason, detail)
+    return ops.parse_node(node)[0], (node, root)
+
+
+def _to_cluster(item):
+    """(uid, {labels, texts}) → (root, (node, caption)) for uids in a duplicate cluster."""
+    _, grouped = item
+    texts = list(grouped["texts"])
+    for node, root in grouped["labels"]:
+        yield root, (node, texts[0] if texts else None)
+
+
+def _decide_cluster(item, other_captions, max_distance):
+    _, members = item
+    for uid, kept_uid, reason, detail in ops.decide_cluster(list(members), other_captions, max_distance):
+        yield uid, (kept_uid, reason, detail)
 
 
 def _join(item):
@@ -91,12 +106,16 @@ class DedupImages(beam.PTransform):
     """In: pair batches with ``shard`` and ``key`` (the download stage's kept output).
     Out: StageOutput.
 
-    Kept: one image per duplicate cluster, with ``pixel_sha256``, ``phash`` and
-    ``image_cluster`` (the uid of the cluster's kept member; its own uid when it has no
-    duplicate). A cluster is a connected component of "same pixels" and "pHash Hamming
-    distance <= max_distance" edges; the kept member is the largest image, ties by smallest
-    uid (``curate.ops.dedup_images``), on any runner. Removed: ``decode_error``,
-    ``duplicate_image_exact``, ``duplicate_image_perceptual``.
+    Kept: the first pair (largest image, ties by smallest uid) of each duplicate image
+    cluster, and the members that duplicate no kept pair (``curate.ops.dedup_images.
+    decide_cluster``), with ``pixel_sha256``, ``phash`` and ``image_cluster`` (the uid of the
+    cluster's first member; its own uid when it has no duplicate). A cluster is a connected
+    component of "same pixels" and "pHash Hamming distance <= max_distance" edges, on any
+    runner. A member whose image duplicates a kept pair's (same pixels or pHash within
+    max_distance of it directly) with a near-duplicate caption is the same pair again and
+    always removed; under another caption it follows ``other_captions``.
+    Removed: ``decode_error``, ``duplicate_image_exact``, ``duplicate_image_perceptual``
+    (the detail names the kept uid and says "same caption" or "other caption").
 
     Scaling: exact duplicates collapse first (group by pixel hash), then equal pHashes, and
     only distinct pHashes are banded (k+1 bands, pigeonhole) and compared pairwise per bucket.
@@ -109,7 +128,7 @@ class DedupImages(beam.PTransform):
     def expand(self, pairs):
         c = self.config
         hashed = pairs | "HashImages" >> beam.ParDo(HashImagesFn(c)).with_outputs(
-            HashImagesFn.REMOVED, HashImagesFn.NODES, main="kept"
+            HashImagesFn.REMOVED, HashImagesFn.NODES, HashImagesFn.TEXTS, main="kept"
         )
         exact = (
             hashed.nodes
@@ -129,11 +148,18 @@ class DedupImages(beam.PTransform):
                 | "GroupByBand" >> beam.GroupByKey()
                 | "VerifyPairs" >> beam.FlatMap(_bucket_pairs, c.max_distance)
             )
-        decisions = (
+        labels = (
             tuple(edge_sets)
             | "AllEdges" >> beam.Flatten()
             | "Clusters" >> ConnectedComponents(c.cc_rounds, ops.STAGE)
-            | "Decide" >> beam.Map(_decide)
+            | "LabelByUid" >> beam.Map(_label_by_uid)
+        )
+        decisions = (
+            {"labels": labels, "texts": hashed.texts}
+            | "JoinCaptions" >> beam.CoGroupByKey()
+            | "ToCluster" >> beam.FlatMap(_to_cluster)
+            | "GroupCluster" >> beam.GroupByKey()
+            | "DecideCluster" >> beam.FlatMap(_decide_cluster, c.other_captions, c.max_distance)
         )
         joined = (
             {"rows": hashed.kept | "KeyByUid" >> beam.FlatMap(explode, "uid"), "decisions": decisions}

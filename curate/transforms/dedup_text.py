@@ -1,14 +1,19 @@
-"""Stage `dedup_text`: near-duplicate alt-texts by MinHash LSH, one pair kept per cluster.
+"""Stage `dedup_text`: clusters of near-duplicate alt-texts by MinHash LSH, spam clusters
+capped. A near-duplicate caption is not a duplicate pair (that needs the image too: stage
+`dedup_images`), so only what exceeds ``max_cluster_size`` per cluster is removed.
 
 Steps (all inside the pipeline, nothing global on one worker but counts):
-  1. ``SignBatchFn``: MinHash signatures of a batch in numpy, `bands` keys per pair; rows go
-     to hash partitions of their band keys (partition count from the global row count).
+  1. ``SignBatchFn``: MinHash signatures of each pair's LSH keys (``curate.ops.textdup``)
+     in numpy, `bands` keys per LSH key; rows go to hash partitions of their band keys
+     (partition count from the global row count).
   2. ``GroupByKey`` on band-key partitions, then ``BucketEdgesFn``: pairs sharing a band key
-     are candidates, verified by exact Jaccard of their shingle sets (edges above threshold).
+     are candidates, verified by the content-word rule (``textdup.bucket_edges``).
   3. ``ConnectedComponents`` (large-star / small-star rounds): every node → the smallest uid
      of its component.
-  4. Labels and pairs meet in uid-hash partitions (``CoGroupByKey``); each pair gets
-     ``text_cluster``, and every pair that is not its cluster's smallest uid is removed.
+  4. ``CapClusterFn`` per component: its size, and which members exceed the cap (a uniform
+     number from hash(uid, stage, seed) ranks them).
+  5. Labels and pairs meet in uid-hash partitions (``CoGroupByKey``); each pair gets
+     ``text_cluster`` and ``text_cluster_size``; capped members are removed.
 """
 
 from __future__ import annotations
@@ -18,16 +23,16 @@ import math
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from curate import schema
 from curate.config import DedupTextConfig
 from curate.ops import minhash as ops
+from curate.ops import textdup
 from curate.transforms.base import CountRows, StageOutput
 
 STAGE = "dedup_text"
-REASON = "near_duplicate_text"
+REASON = "text_cluster_cap"
 
 
 def _num_partitions(total: int, rows_per_partition: int) -> int:
@@ -44,7 +49,8 @@ def _split(table: pa.Table, parts: np.ndarray):
 
 
 class SignBatchFn(beam.DoFn):
-    """Pair batch → (partition, table of band_key, uid, text) for each partition it touches."""
+    """Pair batch → (partition, table of band_key, uid, text) for each partition it touches.
+    A pair with two LSH keys (a segmented caption: whole and first segment) has 2 x bands."""
 
     def __init__(self, config: DedupTextConfig):
         self.config = config
@@ -56,16 +62,18 @@ class SignBatchFn(beam.DoFn):
     def process(self, table: pa.Table, num_partitions: int):
         c = self.config
         texts = table["text"].to_pylist()
-        shingle_lists = [ops.shingles(t, c.ngram, c.unit) for t in texts]
-        has = np.array([bool(s) for s in shingle_lists], dtype=bool)
-        self.no_words.inc(int((~has).sum()))
-        if not has.any():
+        owner, shingle_lists = [], []
+        for i, t in enumerate(texts):
+            for key in textdup.lsh_keys(t):
+                owner.append(i)
+                shingle_lists.append(ops.shingles(key, c.ngram, c.unit))
+        self.no_words.inc(len(texts) - len(set(owner)))
+        if not owner:
             return
-        idx = np.flatnonzero(has)
-        sig = ops.signatures([shingle_lists[i] for i in idx], c.num_perm, c.minhash_seed)
-        self.signed.inc(len(idx))
-        keys = ops.band_keys(sig, c.bands, c.rows)  # (n, bands)
-        rows = np.repeat(idx, c.bands)
+        sig = ops.signatures(shingle_lists, c.num_perm, c.minhash_seed)
+        self.signed.inc(len(owner))
+        keys = ops.band_keys(sig, c.bands, c.rows)  # (n keys, bands)
+        rows = np.repeat(np.asarray(owner, dtype=np.int64), c.bands)
         flat_keys = keys.reshape(-1)
         band_table = pa.table(
             {
@@ -112,7 +120,9 @@ class BucketEdgesFn(beam.DoFn):
         texts = table["text"].to_pylist()
         offsets = np.concatenate(([0], np.cumsum(lengths)))
         starts, ends = offsets[:-1], offsets[1:]
-        sets: dict[str, frozenset] = {}
+        c = self.config
+        sets: dict[str, list[frozenset]] = {}
+        checked: dict = {}
         found = set()
         for s, e in zip(starts, ends, strict=True):
             self.buckets.inc()
@@ -120,21 +130,50 @@ class BucketEdgesFn(beam.DoFn):
             if len(members) < 2:
                 continue
             text_of = dict(zip(uids[s:e], texts[s:e], strict=True))
-            token_sets = []
             for u in members:
                 if u not in sets:
-                    sets[u] = frozenset(ops.shingles(text_of[u], self.config.ngram, self.config.unit))
-                token_sets.append(sets[u])
+                    sets[u] = textdup.key_shingles(text_of[u], c.ngram, c.unit)
             found.update(
-                ops.bucket_edges(members, token_sets, self.config.threshold, self.config.max_compare)
+                textdup.bucket_edges(
+                    members, [text_of[u] for u in members], [sets[u] for u in members],
+                    c.threshold, c.max_compare, checked,
+                )
             )
         self.edges.inc(len(found))
         yield from sorted(found)
 
 
-def _key_labels(label, num_partitions: int):
+def _by_root(label):
     node, root = label
-    yield int(node[:15], 16) % num_partitions, (node, root)
+    return root, node
+
+
+class CapClusterFn(beam.DoFn):
+    """(root, members) → (uid, (root, cluster size, removed?)) for every member."""
+
+    def __init__(self, cap: int, seed: int):
+        self.cap, self.seed = cap, seed
+
+    def setup(self):
+        self.clusters = Metrics.counter(STAGE, "clusters")
+        self.capped_clusters = Metrics.counter(STAGE, "capped_clusters")
+        self.sizes = Metrics.distribution(STAGE, "cluster_size")
+
+    def process(self, item):
+        root, members = item
+        members = sorted(set(members))
+        over = set(textdup.capped(members, self.cap, STAGE, self.seed))
+        self.clusters.inc()
+        self.sizes.update(len(members))
+        if over:
+            self.capped_clusters.inc()
+        for u in members:
+            yield u, (root, len(members), u in over)
+
+
+def _key_labels(label, num_partitions: int):
+    node, info = label
+    yield int(node[:15], 16) % num_partitions, (node, info)
 
 
 def _key_pairs(table: pa.Table, num_partitions: int):
@@ -145,6 +184,9 @@ def _key_pairs(table: pa.Table, num_partitions: int):
 class ApplyLabelsFn(beam.DoFn):
     REMOVED = "removed"
 
+    def __init__(self, cap: int = 0):
+        self.cap = cap
+
     def process(self, item):
         _, grouped = item
         tables = list(grouped["pairs"])
@@ -153,34 +195,39 @@ class ApplyLabelsFn(beam.DoFn):
         labels = dict(grouped["labels"])
         table = schema.concat(tables)
         uids = table["uid"].to_pylist()
-        cluster = [labels.get(u, u) for u in uids]
-        table = schema.with_column(table, "text_cluster", pa.array(cluster, pa.string()))
-        keep = pc.equal(table["uid"], table["text_cluster"])
+        info = [labels.get(u, (u, 1, False)) for u in uids]
+        table = schema.with_column(table, "text_cluster", pa.array([x[0] for x in info], pa.string()))
+        table = schema.with_column(table, "text_cluster_size", pa.array([x[1] for x in info], pa.int32()))
+        keep = pa.array([not x[2] for x in info], pa.bool_())
         kept, dropped = schema.split_by_mask(table, keep)
         if kept.num_rows:
             yield kept
         if dropped.num_rows:
-            yield beam.pvalue.TaggedOutput(
-                self.REMOVED,
-                schema.removed(dropped, STAGE, REASON, dropped["text_cluster"].to_pylist()),
-            )
+            details = [
+                f"cluster {r} of {n} near-duplicate captions, {self.cap} kept"
+                for r, n in zip(dropped["text_cluster"].to_pylist(), dropped["text_cluster_size"].to_pylist(), strict=True)
+            ]
+            yield beam.pvalue.TaggedOutput(self.REMOVED, schema.removed(dropped, STAGE, REASON, details))
 
 
 class DedupByMinHash(beam.PTransform):
     """In: pair batches. Out: StageOutput(kept, removed).
 
-    Two pairs are near-duplicates when the exact Jaccard similarity of their word-shingle
-    sets (see ``curate.ops.minhash``) is at least ``threshold`` and MinHash LSH made them
-    candidates (a shared band); clusters are the connected components of that relation.
-    Of each cluster the pair with the smallest uid is kept (uids are hashes, so this is a
-    deterministic, content-independent choice on any runner); the others are removed with
-    reason ``near_duplicate_text`` and the kept uid as detail. Every output pair carries
-    ``text_cluster`` = the uid of its cluster's kept pair (its own uid when unique).
+    Two captions are near-duplicates when MinHash LSH made them candidates (a shared band
+    of one of their LSH keys), the Jaccard similarity of their shingle sets is at least
+    ``threshold`` and the content-word rule (``curate.ops.textdup.near_duplicate``) holds;
+    clusters are the connected components of that relation. Every output pair carries
+    ``text_cluster`` (the smallest uid of its cluster; its own uid when unique) and
+    ``text_cluster_size``. A cluster larger than ``max_cluster_size`` keeps that many
+    members, ranked by a uniform number from hash(uid, stage, seed) (deterministic on any
+    runner); the rest are removed with reason ``text_cluster_cap``. Nothing else is removed:
+    a near-duplicate caption on a different image is a different pair.
     """
 
-    def __init__(self, config: DedupTextConfig = DedupTextConfig()):
+    def __init__(self, config: DedupTextConfig = DedupTextConfig(), seed: int = 0):
         super().__init__()
         self.config = config
+        self.seed = seed
 
     def expand(self, batches):
         from curate.transforms.components import ConnectedComponents
@@ -196,13 +243,19 @@ class DedupByMinHash(beam.PTransform):
             | "GroupBands" >> beam.GroupByKey()
             | "BucketEdges" >> beam.ParDo(BucketEdgesFn(c))
         )
-        labels = edges | "Components" >> ConnectedComponents(c.rounds, namespace=STAGE)
+        labels = (
+            edges
+            | "Components" >> ConnectedComponents(c.rounds, namespace=STAGE)
+            | "ByRoot" >> beam.Map(_by_root)
+            | "GroupClusters" >> beam.GroupByKey()
+            | "CapClusters" >> beam.ParDo(CapClusterFn(c.max_cluster_size, self.seed))
+        )
         joined = (
             {
                 "pairs": batches | "KeyPairs" >> beam.FlatMap(_key_pairs, parts),
                 "labels": labels | "KeyLabels" >> beam.FlatMap(_key_labels, parts),
             }
             | "Join" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(ApplyLabelsFn()).with_outputs(ApplyLabelsFn.REMOVED, main="kept")
+            | "Apply" >> beam.ParDo(ApplyLabelsFn(c.max_cluster_size)).with_outputs(ApplyLabelsFn.REMOVED, main="kept")
         )
         return StageOutput(joined.kept, joined.removed)

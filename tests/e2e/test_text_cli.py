@@ -13,7 +13,7 @@ from curate.io.shards import read_table
 
 TEXTS = [
     "a red car parked by the river",
-    "A red car parked by the river!",  # near-duplicate
+    "A red car parked by the river!",  # near-duplicate caption: one cluster, both kept
     "red car",  # too few words
     "ein rotes Auto steht am Fluss und wartet",  # language
     "the quick brown fox jumps high",  # no match
@@ -39,8 +39,13 @@ def test_text_stages_cli_chain(tmp_path, beam_args):
     stats = json.loads((tmp_path / "f/stats.json").read_text())["stages"][0]
     assert stats["removed_by_reason"] == {"language": 1, "no_match": 1, "too_few_words": 1}
     assert main(["dedup-text", "--input", str(tmp_path / "f/kept/*.parquet"), "--output", str(tmp_path / "d"), *beam_args]) == 0
-    removed = read_table(str(tmp_path / "d/removed/*.parquet"))
-    assert removed["reason"].to_pylist() == ["near_duplicate_text"]
+    dedup = json.loads((tmp_path / "d/stats.json").read_text())["stages"][0]
+    assert (dedup["in"], dedup["kept"], dedup["removed"]) == (5, 5, 0)  # no spam-size cluster
+    kept = read_table(str(tmp_path / "d/kept/*.parquet")).to_pylist()
+    red = [r for r in kept if r["text"].lower().startswith("a red car parked")]
+    assert len(red) == 2 and red[0]["text_cluster"] == red[1]["text_cluster"]
+    assert [r["text_cluster_size"] for r in red] == [2, 2]
+    assert all(r["text_cluster_size"] == 1 for r in kept if r not in red)
     assert main(["balance", "--input", str(tmp_path / "d/kept/*.parquet"), "--output", str(tmp_path / "b"), "--t", "1", "--queries", str(q), *beam_args]) == 0
     kept = read_table(str(tmp_path / "b/kept/*.parquet"))
     assert 1 <= kept.num_rows <= 4 and kept["balance_p"].null_count == 0

@@ -53,8 +53,12 @@ def test_duplicates_in_openclipart_and_emoji(tmp_path, beam_args):
     removed = read_table(str(tmp_path / "out" / "removed" / "*.parquet"))
     uid_name = dict(zip(table["uid"].to_pylist(), table["text"].to_pylist(), strict=True))
     cluster = {uid_name[u]: c for u, c in zip(kept["uid"].to_pylist(), kept["image_cluster"].to_pylist(), strict=True)}
+    kept_cluster = dict(zip(kept["uid"].to_pylist(), kept["image_cluster"].to_pylist(), strict=True))
     for u, d in zip(removed["uid"].to_pylist(), removed["detail"].to_pylist(), strict=True):
-        cluster[uid_name[u]] = d.split()[-1] if d.startswith("same pixels") else d.split()[1]
+        # "same pixels as <uid>; ... caption" or "near <uid> (phash hamming k); ... caption":
+        # the kept pair it duplicates, whose cluster it joins
+        match = d.split(";")[0].split()[-1] if d.startswith("same pixels") else d.split()[1]
+        cluster[uid_name[u]] = kept_cluster.get(match, match)
     assert len(cluster) == len(items)
     found = defaultdict(list)
     for name, c in cluster.items():

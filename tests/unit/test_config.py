@@ -18,6 +18,8 @@ def test_yaml_round_trip(tmp_path):
         ({"input": "p", "output": "o", "stages": {"ingest": {"max_text_chars": 0}}}, "max_text_chars must be >= 1"),
         ({"input": "p", "output": "o", "rows_per_shard": 0}, "rows_per_shard"),
         ({"input": "p", "output": "o", "bogus": 1}, "unknown top-level keys"),
+        ({"input": "p", "output": "o", "stages": {"dedup_text": {"max_cluster_size": -1}}}, "dedup_text.max_cluster_size must be >= 0"),
+        ({"input": "p", "output": "o", "stages": {"dedup_images": {"other_captions": "drop"}}}, "dedup_images.other_captions must be exact, remove or keep"),
     ],
 )
 def test_bad_configs_name_the_field(d, message):

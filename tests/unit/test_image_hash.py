@@ -116,3 +116,23 @@ def test_star_rounds_plus_finish_equal_union_find(seed, rounds):
     roots = components.union_find(residual)
     got = {u: roots.get(label[u], label[u]) for u in label}
     assert got == expected
+
+
+def test_decide_cluster_compares_with_kept_images_directly_not_through_chains():
+    from curate.ops import dedup_images as ops
+
+    a = ops.node_id("a" * 32, 100, "sa", 0x0)
+    b = ops.node_id("b" * 32, 90, "sb", 0xF)  # 4 bits from a
+    c = ops.node_id("c" * 32, 80, "sc", 0xFF)  # 8 bits from a, 4 from b (a chain)
+    d = ops.node_id("d" * 32, 70, "sa", 0x0)  # a's pixels
+    members = [(a, "red fox"), (b, "a tractor"), (c, "a boat"), (d, "owl at night")]
+    got = {u[0]: (r, det) for u, _, r, det in ops.decide_cluster(members, "remove", 4)}
+    assert got["a"] == (None, None)
+    assert got["b"][0] == "duplicate_image_perceptual" and got["b"][1].endswith("other caption")
+    assert got["c"] == (None, None)  # b was removed: c is 8 bits from the only kept image
+    assert got["d"][0] == "duplicate_image_exact"
+    exact = {u[0]: r for u, _, r, _ in ops.decide_cluster(members, "exact", 4)}
+    assert exact == {"a": None, "b": None, "c": None, "d": "duplicate_image_exact"}
+    captioned = [(a, "red fox"), (b, "Red fox!"), (c, "red fox | Shutterstock"), (d, "owl")]
+    same = {u[0]: r for u, _, r, _ in ops.decide_cluster(captioned, "keep", 4)}
+    assert same == {"a": None, "b": "duplicate_image_perceptual", "c": None, "d": None}

@@ -1,4 +1,4 @@
-"""MinHash: identical to datasketch; LSH + exact verification against exact Jaccard."""
+"""MinHash: identical to datasketch; LSH + verification against the rule over all pairs."""
 
 import itertools
 import random
@@ -9,6 +9,7 @@ from datasketch import MinHash
 
 from curate.config import DedupTextConfig
 from curate.ops import minhash as ops
+from curate.ops import textdup
 from curate.ops.components import union_find
 
 
@@ -44,22 +45,8 @@ def test_shingles(text, unit, ngram, expected):
 
 
 def _lsh_edges(texts, c: DedupTextConfig):
-    uids = [f"{i:06d}" for i in range(len(texts))]
-    sh = [ops.shingles(t, c.ngram, c.unit) for t in texts]
-    has = [i for i, s in enumerate(sh) if s]
-    keys = ops.band_keys(ops.signatures([sh[i] for i in has], c.num_perm, c.minhash_seed), c.bands, c.rows)
-    buckets = {}
-    for row, i in enumerate(has):
-        for k in keys[row]:
-            buckets.setdefault(int(k), []).append(i)
-    edges = set()
-    for members in buckets.values():
-        members = sorted(set(members))
-        if len(members) > 1:
-            edges.update(
-                ops.bucket_edges([uids[i] for i in members], [frozenset(sh[i]) for i in members], c.threshold, c.max_compare)
-            )
-    return {(int(a), int(b)) for a, b in edges}, sh
+    """Verified edges (i, j) between text indices, as the stage finds them."""
+    return textdup.lsh_edges(texts, c)
 
 
 def _sample_texts():
@@ -71,40 +58,31 @@ def _sample_texts():
         pytest.skip("sample sources not installed (scripts/setup.sh)")
 
 
-def test_lsh_pairs_against_exact_jaccard_over_all_pairs():
+def test_lsh_clusters_against_the_rule_over_all_pairs():
+    """The stage's LSH candidates + verification find the clusters that the same rule,
+    applied to every pair of texts (the slow reference), gives."""
     c = DedupTextConfig()
     texts = _sample_texts()
-    found, sh = _lsh_edges(texts, c)
-    sets = [frozenset(s) for s in sh]
+    found = _lsh_edges(texts, c)
+    keys = [textdup.key_shingles(t, c.ngram, c.unit) for t in texts]
     truth = {
         (i, j)
         for i, j in itertools.combinations(range(len(texts)), 2)
-        if sets[i] and sets[j] and ops.jaccard(sets[i], sets[j]) >= c.threshold
+        if keys[i] and keys[j]
+        and textdup.key_jaccard(keys[i], keys[j]) >= c.threshold
+        and textdup.near_duplicate(texts[i], texts[j])
     }
-    # Edges inside a bucket are stars (identical texts link to one representative), so a
-    # true pair counts as found when the found edges put both texts in one component.
+    assert found <= truth  # every edge is verified by the rule itself
     found_label = union_find(found)
-    true_label = union_find(truth)
 
     def same(label, i, j):
         return label.get(i, i) == label.get(j, j)
 
     recall = sum(same(found_label, i, j) for i, j in truth) / len(truth)
-    edge_precision = len(found & truth) / len(found)
-    members = {}
-    for node, root in found_label.items():
-        members.setdefault(root, []).append(node)
-    clustered = [p for m in members.values() for p in itertools.combinations(sorted(m), 2)]
-    cluster_precision = sum(same(true_label, i, j) for i, j in clustered) / len(clustered)
-    print(
-        f"texts {len(texts)}, pairs with J >= {c.threshold}: {len(truth)}, edges {len(found)}; "
-        f"recall {recall:.4f}, edge precision {edge_precision:.4f}, "
-        f"co-clustered pair precision (vs components of exact pairs) {cluster_precision:.4f}"
-    )
-    assert len(truth) > 50
-    assert recall >= 0.95 and edge_precision >= 0.9 and cluster_precision >= 0.9
+    print(f"texts {len(texts)}, rule pairs {len(truth)}, edges {len(found)}, recall {recall:.4f}")
+    assert len(truth) > 50 and recall >= 0.97
 
 
-@pytest.mark.parametrize("j, bands, rows, low, high", [(0.7, 25, 5, 0.98, 1.0), (0.2, 25, 5, 0.0, 0.01)])
+@pytest.mark.parametrize("j, bands, rows, low, high", [(0.7, 25, 5, 0.98, 1.0), (0.2, 25, 5, 0.0, 0.01), (0.4, 42, 3, 0.93, 0.95), (0.1, 42, 3, 0.0, 0.05)])
 def test_collision_probability_of_defaults(j, bands, rows, low, high):
     assert low <= ops.collision_probability(j, bands, rows) <= high
