@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -51,6 +52,7 @@ LAZY_SRC = ("data-src", "data-lazy-src", "data-original")
 SRCSET = ("srcset", "data-srcset")
 NOAI = ("noai", "noimageai")
 WAT_IMG_PATH = "IMG@/src"
+_SPACE = re.compile(r"\s")
 # WAT link keys for the HTML attributes a user may ask for.
 WAT_TEXT_KEYS = {"alt": "alt", "title": "title"}
 
@@ -105,14 +107,15 @@ def _parse_selectolax(html: str):
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(html)
-    base = tree.css_first("base[href]")
+    # tags(): lexbor's by-name element collections, measured faster than css() selectors
+    base = next((n.attributes.get("href") for n in tree.tags("base") if n.attributes.get("href") is not None), None)
     robots = [
         m.attributes.get("content") or ""
-        for m in tree.css("meta")
+        for m in tree.tags("meta")
         if (m.attributes.get("name") or "").strip().lower() == "robots"
     ]
-    images = [dict(n.attributes) for n in tree.css("img")]
-    return (base.attributes.get("href") if base is not None else None), robots, images
+    images = [n.attributes for n in tree.tags("img")]
+    return base, robots, images
 
 
 def _parse_lxml(html: str):
@@ -210,6 +213,8 @@ def pick_text(attrs: dict, text_attributes: tuple[str, ...]) -> str | None:
 
 
 def _is_pixel(value) -> bool:
+    if value is None:
+        return False
     try:
         return float(str(value).strip().removesuffix("px")) <= 1
     except ValueError:
@@ -221,37 +226,38 @@ def is_noai(robots: Iterable[str]) -> bool:
 
 
 def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig):
-    """(absolute url, text, None) for an image kept, or (url or None, text or None, (reason,
-    detail))."""
+    """(absolute url, normalised url, text, None) for an image kept, or (url or None, None,
+    text or None, (reason, detail))."""
     text = pick_text(attrs, config.text_attributes)
     src = pick_src(attrs)
     if noai:
-        return src, text, ("noai", "robots: noai/noimageai")
+        return src, None, text, ("noai", "robots: noai/noimageai")
     if src is None:
-        return None, text, ("missing_url", None)
-    if src.lower().startswith("data:"):
-        return src[:64], text, ("data_url", None)
+        return None, None, text, ("missing_url", None)
+    if src[:5].lower() == "data:":
+        return src[:64], None, text, ("data_url", None)
     url = urljoin(page_base, src)
-    scheme = urlsplit(url).scheme.lower() if ":" in url else ""
-    if scheme not in ("http", "https"):
-        return url, text, ("bad_url_scheme", scheme or "(none)")
+    head = url[:8].lower()
+    if not (head.startswith("http://") or head == "https://"):
+        scheme = urlsplit(url).scheme.lower() if ":" in url else ""
+        return url, None, text, ("bad_url_scheme", scheme or "(none)")
     if len(url) > config.max_url_chars:
-        return url[: config.max_url_chars], text, (
+        return url[: config.max_url_chars], None, text, (
             "url_too_long", f"{len(url)} chars > {config.max_url_chars}"
         )
     try:
         norm = schema.normalise_url(url)
     except ValueError as e:
-        return url, text, ("bad_url", str(e)[:200])
-    if any(c.isspace() for c in norm):
-        return url, text, ("bad_url", "white space inside the URL")
+        return url, None, text, ("bad_url", str(e)[:200])
+    if _SPACE.search(norm):
+        return url, None, text, ("bad_url", "white space inside the URL")
     if config.skip_tracking_pixels and _is_pixel(attrs.get("width")) and _is_pixel(attrs.get("height")):
-        return url, text, ("tracking_pixel", f"{attrs.get('width')}x{attrs.get('height')}")
+        return url, None, text, ("tracking_pixel", f"{attrs.get('width')}x{attrs.get('height')}")
     if text is None:
-        return url, None, ("missing_text", None)
+        return url, None, None, ("missing_text", None)
     if len(text) > config.max_text_chars:
-        return url, text, ("text_too_long", f"{len(text)} chars > {config.max_text_chars}")
-    return url, text, None
+        return url, None, text, ("text_too_long", f"{len(text)} chars > {config.max_text_chars}")
+    return url, norm, text, None
 
 
 # --- one file --------------------------------------------------------------------------------
@@ -289,7 +295,7 @@ def extract_records(records: Iterable[Record], source: str, config: ExtractConfi
         page_base = _page_base(page)
         noai = config.respect_noai and is_noai(page.robots)
         for attrs in page.images:
-            url, text, problem = check_image(attrs, page_base, noai, config)
+            url, norm, text, problem = check_image(attrs, page_base, noai, config)
             row = {
                 "url": url,
                 "text": text,
@@ -301,7 +307,7 @@ def extract_records(records: Iterable[Record], source: str, config: ExtractConfi
             }
             n += 1
             if problem is None:
-                row["uid"] = schema.make_uid(schema.normalise_url(url), text)
+                row["uid"] = schema.make_uid(norm, text)
                 yield ("kept", row)
             else:
                 yield ("removed", row, *problem)
