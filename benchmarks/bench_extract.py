@@ -150,6 +150,10 @@ def main():
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    import apache_beam  # noqa: F401  (imported before any timing: its import takes seconds)
+
+    import curate.io.crawl  # noqa: F401
+    import curate.transforms.extract  # noqa: F401
     from curate.ops.extract import _parse_lxml, _parse_selectolax
 
     tmp = tempfile.mkdtemp(prefix="bench_extract_")

@@ -201,3 +201,13 @@ def test_cli_extract_then_ingest(tmp_path, beam_args, capsys):
     kept = read_table(str(ingested / "kept"))
     assert sorted(kept["uid"].to_pylist()) == sorted(pool["uid"].to_pylist())  # same uid rule
     assert "extract" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [({"parser": "html5lib"}, "extract.parser"), ({"text_attributes": ()}, "extract.text_attributes"),
+     ({"max_url_chars": 5}, "extract.max_url_chars"), ({"dedup_buckets": 0}, "extract.dedup_buckets")],
+)
+def test_config_errors_name_the_field(values, field):
+    with pytest.raises(ValueError, match=field):
+        ExtractConfig(**values)
