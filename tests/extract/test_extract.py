@@ -211,3 +211,22 @@ def test_cli_extract_then_ingest(tmp_path, beam_args, capsys):
 def test_config_errors_name_the_field(values, field):
     with pytest.raises(ValueError, match=field):
         ExtractConfig(**values)
+
+
+def test_output_does_not_depend_on_bucketing_or_workers(tmp_path):
+    import hashlib
+
+    import apache_beam as beam
+
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    crawl = [str(write_warc(tmp_path / "a.warc.gz", PAGES)), str(write_wat(tmp_path / "b.wat.gz", WAT_DOCS))]
+    digests = []
+    for buckets, workers in ((1, 1), (7, 2)):
+        out = tmp_path / f"out-{buckets}"
+        with beam.Pipeline(options=pipeline_options(in_process_args(workers))) as p:
+            _ = p | ExtractToPool(crawl, str(out), ExtractConfig(dedup_buckets=buckets))
+        digests.append({f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+                        for f in sorted(out.rglob("*.parquet"))})
+    assert digests[0] == digests[1] and len(digests[0]) == 2
