@@ -53,6 +53,11 @@ SRCSET = ("srcset", "data-srcset")
 NOAI = ("noai", "noimageai")
 WAT_IMG_PATH = "IMG@/src"
 _SPACE = re.compile(r"\s")
+# A relative src that urljoin + normalise_url would only append to the base (no scheme,
+# no "//" (a host, or empty segments urljoin drops), no dot segments, no empty query): resolved by concatenation, which is
+# ~3x cheaper; tests/extract check it equals the slow path on random URLs.
+_FAST_SRC = re.compile(r"[A-Za-z0-9_\-.~%/+,]+(?:\?[A-Za-z0-9_\-.~%/+,=&;]+)?")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 # WAT link keys for the HTML attributes a user may ask for.
 WAT_TEXT_KEYS = {"alt": "alt", "title": "title"}
 
@@ -225,9 +230,36 @@ def is_noai(robots: Iterable[str]) -> bool:
     return any(tok.strip().lower() in NOAI for content in robots for tok in content.split(","))
 
 
-def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig):
+def fast_base(page_base: str) -> tuple[str, str] | None:
+    """(normalised origin, directory of the normalised path) of a page base that
+    ``resolve`` may append to, or None (then every image takes urljoin + normalise_url)."""
+    if not page_base[:8].lower().startswith(("http://", "https://")) or _SPACE.search(page_base):
+        return None
+    try:
+        parts = urlsplit(schema.normalise_url(page_base))
+    except ValueError:
+        return None
+    if _DOT_SEGMENT.search(parts.path) or "//" in parts.path:  # urljoin would rewrite them
+        return None
+    return f"{parts.scheme}://{parts.netloc}", parts.path[: parts.path.rfind("/") + 1]
+
+
+def resolve(page_base: str, fast: tuple[str, str] | None, src: str) -> tuple[str, str | None]:
+    """(absolute URL, its normalised form when the fast path applies, else None)."""
+    if (
+        fast is not None
+        and "//" not in src
+        and _FAST_SRC.fullmatch(src)
+        and not _DOT_SEGMENT.search(src.split("?", 1)[0])
+    ):
+        norm = fast[0] + (src if src[0] == "/" else fast[1] + src)
+        return norm, norm
+    return urljoin(page_base, src), None
+
+
+def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig, fast=None):
     """(absolute url, normalised url, text, None) for an image kept, or (url or None, None,
-    text or None, (reason, detail))."""
+    text or None, (reason, detail)). `fast`: ``fast_base(page_base)``."""
     text = pick_text(attrs, config.text_attributes)
     src = pick_src(attrs)
     if noai:
@@ -236,7 +268,7 @@ def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig):
         return None, None, text, ("missing_url", None)
     if src[:5].lower() == "data:":
         return src[:64], None, text, ("data_url", None)
-    url = urljoin(page_base, src)
+    url, norm = resolve(page_base, fast, src)
     head = url[:8].lower()
     if not (head.startswith("http://") or head == "https://"):
         scheme = urlsplit(url).scheme.lower() if ":" in url else ""
@@ -245,10 +277,11 @@ def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig):
         return url[: config.max_url_chars], None, text, (
             "url_too_long", f"{len(url)} chars > {config.max_url_chars}"
         )
-    try:
-        norm = schema.normalise_url(url)
-    except ValueError as e:
-        return url, None, text, ("bad_url", str(e)[:200])
+    if norm is None:
+        try:
+            norm = schema.normalise_url(url)
+        except ValueError as e:
+            return url, None, text, ("bad_url", str(e)[:200])
     if _SPACE.search(norm):
         return url, None, text, ("bad_url", "white space inside the URL")
     if config.skip_tracking_pixels and _is_pixel(attrs.get("width")) and _is_pixel(attrs.get("height")):
@@ -293,11 +326,12 @@ def extract_records(records: Iterable[Record], source: str, config: ExtractConfi
             continue
         yield "page", None
         page_base = _page_base(page)
+        fast = fast_base(page_base)
         noai = config.respect_noai and is_noai(page.robots)
         for attrs in page.images:
-            url, norm, text, problem = check_image(attrs, page_base, noai, config)
+            url, norm, text, problem = check_image(attrs, page_base, noai, config, fast)
             row = {
-                "url": url,
+                "url": norm if problem is None else url,
                 "text": text,
                 "title": pick_text(attrs, ("title", "data-image-title")),
                 "page_url": page.url,
@@ -326,7 +360,7 @@ def pick_first(rows: list[dict]) -> tuple[dict, list[dict]]:
 POOL_SCHEMA = pa.schema(
     [
         pa.field("uid", pa.string()),  # make_uid(normalised url, text): ingest's source_uid
-        pa.field("url", pa.string()),  # absolute image URL, as resolved (ingest normalises)
+        pa.field("url", pa.string()),  # absolute image URL, normalised (schema.normalise_url)
         pa.field("text", pa.string()),
         pa.field("title", pa.string()),  # title / data-image-title, when present
         pa.field("page_url", pa.string()),

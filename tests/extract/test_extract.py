@@ -230,3 +230,34 @@ def test_output_does_not_depend_on_bucketing_or_workers(tmp_path):
         digests.append({f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
                         for f in sorted(out.rglob("*.parquet"))})
     assert digests[0] == digests[1] and len(digests[0]) == 2
+
+
+def test_fast_url_resolution_equals_urljoin_then_normalise():
+    import random
+    from urllib.parse import urljoin
+
+    from curate import schema
+    from curate.ops.extract import fast_base, resolve
+
+    rng = random.Random(0)
+    bases = ["http://Example.COM", "http://example.com/", "https://h.org:443/a/b/c.html?q=1#f",
+             "http://h.org:8080/a/", "http://u:p@h.org/x/y", "http://h.org/a/../b/", "http://[::1]/a/b",
+             "HTTP://h.org/a%20b/c", "http://h.org/a/./b", "http://h.org/a//b/"]
+    pieces = ["a", "B", "img", ".", "..", "", "%20", "x.jpg", "-", "~", "+", ",", "?", "q=1", "&", "#", ":", "//", "/"]
+    checked = fast_hits = 0
+    for _ in range(20000):
+        base = rng.choice(bases)
+        src = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        if not src.strip():
+            continue
+        joined = urljoin(base, src)
+        try:
+            want = schema.normalise_url(joined)
+        except ValueError:
+            continue
+        url, norm = resolve(base, fast_base(base), src)
+        got = norm if norm is not None else schema.normalise_url(url)
+        assert got == want, (base, src)
+        checked += 1
+        fast_hits += norm is not None
+    assert checked > 15000 and fast_hits > 2000
