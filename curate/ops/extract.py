@@ -418,3 +418,21 @@ def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
         kept.append(first)
         dups.extend((d, f"same url and text as {first['source']}:{first['source_row']}") for d in rest)
     return kept, dups
+
+
+def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
+    """``dedup_rows`` on a POOL_SCHEMA table, in Arrow: (kept sorted by uid, duplicates,
+    one detail per duplicate). Same rows as ``dedup_rows`` (tests/extract check it)."""
+    import numpy as np
+
+    t = table.sort_by([("uid", "ascending"), ("source", "ascending"), ("source_row", "ascending")])
+    n = t.num_rows
+    uids = np.asarray(t["uid"].to_pylist(), dtype=object)
+    first = np.ones(n, dtype=bool)
+    if n > 1:
+        first[1:] = uids[1:] != uids[:-1]
+    owner = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
+    dup_idx = np.flatnonzero(~first)
+    sources, rows = t["source"].to_pylist(), t["source_row"].to_pylist()
+    details = [f"same url and text as {sources[owner[i]]}:{rows[owner[i]]}" for i in dup_idx]
+    return t.filter(pa.array(first)), t.take(pa.array(dup_idx, type=pa.int64())), details

@@ -42,16 +42,10 @@ class ExtractFileFn(beam.DoFn):
 
 def _dedup_bucket(item):
     _, tables = item
-    rows = pa.concat_tables(list(tables)).to_pylist()
-    kept, dups = ops.dedup_rows(rows)
-    yield pa.Table.from_pylist(kept, schema=ops.POOL_SCHEMA)
-    if dups:
-        table = pa.Table.from_pylist(
-            [{k: d[k] for k in ("uid", "url", "text", "source", "source_row")} for d, _ in dups]
-        )
-        yield beam.pvalue.TaggedOutput(
-            REMOVED, schema.removed(table, ops.STAGE, "duplicate_pair", [x for _, x in dups])
-        )
+    kept, dups, details = ops.dedup_table(pa.concat_tables(list(tables)))
+    yield kept
+    if dups.num_rows:
+        yield beam.pvalue.TaggedOutput(REMOVED, schema.removed(dups, ops.STAGE, "duplicate_pair", details))
 
 
 class ExtractPairs(beam.PTransform):

@@ -261,3 +261,23 @@ def test_fast_url_resolution_equals_urljoin_then_normalise():
         checked += 1
         fast_hits += norm is not None
     assert checked > 15000 and fast_hits > 2000
+
+
+def test_arrow_dedup_equals_the_row_reference():
+    import random
+
+    import pyarrow as pa
+
+    from curate.ops.extract import POOL_SCHEMA, dedup_rows, dedup_table
+
+    rng = random.Random(0)
+    rows = [{"uid": f"{rng.randrange(50):032x}", "url": f"http://h/{i}", "text": "t", "title": None,
+             "page_url": None, "crawl_time": None, "source": rng.choice(["b.wat", "a.warc", "c"]),
+             "source_row": rng.randrange(1000)} for i in range(400)]
+    kept, dups, details = dedup_table(pa.Table.from_pylist(rows, schema=POOL_SCHEMA))
+    ref_kept, ref_dups = dedup_rows(rows)
+    assert kept.to_pylist() == ref_kept
+    key = lambda r: (r["uid"], r["source"], r["source_row"], r["url"])  # noqa: E731
+    got = sorted(zip(dups.to_pylist(), details, strict=True), key=lambda x: key(x[0]))
+    assert got == sorted(ref_dups, key=lambda x: key(x[0]))
+    assert kept.num_rows == 50 and dups.num_rows == 350
