@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "queries": "queries",
     "sample": "sample",
+    "extract": "extract",
     "serve": "serve",
     "ingest": "stage",
     "filter": "stage",

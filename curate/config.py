@@ -56,6 +56,29 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class ExtractConfig:
+    """`curate extract`: (image URL, alt-text) pairs from WARC/WAT crawl files into a raw pool.
+
+    Not a stage of `curate run` (its input is crawl files, its output a pool for ingest)."""
+
+    text_attributes: tuple[str, ...] = field(default=("alt",), metadata={"help": "<img> attributes read for the text, first present wins (MetaCLIP: alt); e.g. alt,title,data-image-title"})
+    parser: str = field(default="selectolax", metadata={"help": "HTML parser: selectolax (Lexbor; measured faster) or lxml"})
+    max_url_chars: int = 2048  # ingest's limit
+    max_text_chars: int = 4096  # ingest's limit
+    skip_tracking_pixels: bool = True  # width and height attributes both <= 1
+    respect_noai: bool = True  # robots meta / X-Robots-Tag noai, noimageai
+    dedup_buckets: int = 64  # exact-duplicate groups: rows are grouped by uid prefix
+
+    def __post_init__(self):
+        object.__setattr__(self, "text_attributes", tuple(a.strip().lower() for a in self.text_attributes if a.strip()))
+        _check(len(self.text_attributes) > 0, "extract.text_attributes", "a non-empty list", self.text_attributes)
+        _check(self.parser in ("selectolax", "lxml"), "extract.parser", "selectolax or lxml", self.parser)
+        _check(self.max_url_chars >= 10, "extract.max_url_chars", ">= 10", self.max_url_chars)
+        _check(self.max_text_chars >= 1, "extract.max_text_chars", ">= 1", self.max_text_chars)
+        _check(1 <= self.dedup_buckets <= 4096, "extract.dedup_buckets", "1..4096", self.dedup_buckets)
+
+
+@dataclass(frozen=True)
 class FilterConfig:
     """Stage `filter`: DataComp's basic text rule, language id, MetaCLIP substring matching.
 

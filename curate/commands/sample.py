@@ -14,6 +14,7 @@ edited caption, duplicate images, mismatched captions and malformed rows (near-d
 captions on different images are clean rows: docs/DEDUP.md).
 
 Writes <output>/images/ (served by `curate serve`), <output>/pool.parquet (url, text),
+<output>/crawl/pool.warc.gz (the pool as HTML pages, for `curate extract`),
 <output>/manifest.parquet (per-row ground truth: defect, expected stage and reason,
 duplicate groups) and <output>/manifest.json (composition, rates and their sources).
 URLs point at http://127.0.0.1:<port>/, so serve on the same port."""
@@ -36,6 +37,16 @@ def main(args, beam_args) -> int:
     kinds = ", ".join(f"{k} {v}" for k, v in doc["kinds"].items())
     defects = sum(v for k, v in doc["defects"].items() if k != "none")
     print(f"sample pool: {doc['rows']} rows ({kinds}); {defects} with a defect")
+    import os
+
+    import pyarrow.parquet as pq
+
+    from curate.sample.crawl import write_pool_warc
+
+    os.makedirs(os.path.join(args.output, "crawl"), exist_ok=True)
+    crawl = write_pool_warc(pq.read_table(os.path.join(args.output, "pool.parquet")), os.path.join(args.output, "crawl", "pool.warc.gz"))
     print(f"wrote {args.output}/pool.parquet, manifest.parquet, manifest.json, images/")
+    print(f"wrote {args.output}/crawl/pool.warc.gz: {crawl['pages']} pages (extraction edge cases included; "
+          f"{crawl['rows_left_out']} rows whose text cannot be an alt left out): curate extract --input {args.output}/crawl")
     print(f"serve it with: curate serve --root {args.output} --port {args.port}")
     return 0
