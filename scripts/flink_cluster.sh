@@ -18,8 +18,9 @@
 # written here: everything bound to 127.0.0.1, 256 MB of TaskManager network memory (Beam's
 # batch translation needs more buffers than the default 128 MB gives), a fixed-delay restart
 # strategy (a killed TaskManager costs a restart, not the job), short heartbeats (a dead
-# TaskManager is noticed in seconds) and uncaught exceptions failing the TaskManager (an
-# out-of-memory error in a gRPC thread then costs a restart instead of a hung job).
+# TaskManager is noticed in seconds), uncaught exceptions failing the TaskManager (an
+# out-of-memory error in a gRPC thread then costs a restart instead of a hung job) and a job's
+# slots spread over the TaskManagers (not all on the first one that has room).
 #
 # Environment: CURATE_DATA (default data/), CURATE_FLINK_RUN (pids, logs, config; default
 # data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_WORKER_POOL_PORT (50000),
@@ -130,6 +131,7 @@ heartbeat:
   timeout: 8000
 cluster:
   uncaught-exception-handling: FAIL
+  evenly-spread-out-slots: true
 EOF
 }
 

@@ -145,9 +145,12 @@ def test_taskmanager_killed_mid_job_still_gives_the_same_output(tmp_path, local_
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         job = _wait_for_running_job(cluster, jobs_before, proc)
-        time.sleep(3)  # into the job: some tasks done, most still to run
-        victim = cluster.taskmanager_pids()[0]
-        os.kill(victim, signal.SIGKILL)
+        # Slots are spread over the TaskManagers (evenly-spread-out-slots): once both hold a
+        # slot of the job, killing either one hits it. (Without that, both of a parallelism-2
+        # job's slots could sit on one TaskManager, and killing the other changed nothing.)
+        _wait_until(lambda: all(tm["freeSlots"] < tm["slotsNumber"]
+                                for tm in cluster.rest("/taskmanagers")["taskmanagers"]), proc)
+        os.kill(cluster.taskmanager_pids()[0], signal.SIGKILL)
         out, _ = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
@@ -162,6 +165,16 @@ def test_taskmanager_killed_mid_job_still_gives_the_same_output(tmp_path, local_
     # the lost TaskManager is not replaced (standalone); restart the cluster's spare for later tests
     cluster.script("stop")
     cluster.script("start")
+
+
+def _wait_until(condition, proc, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the job ended before the TaskManager was killed: {proc.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail("the job never held a slot on both TaskManagers")
+        time.sleep(0.2)
 
 
 def _wait_for_running_job(cluster, jobs_before: set, proc, timeout: float = 300) -> str:
