@@ -34,6 +34,15 @@ from tests.integration.test_flink import require_flink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# On demand, not in CI yet: in one of three fresh-clone runs an SDK harness of the EXTERNAL
+# worker pool never connected ("No client connected within timeout" after 3 min), the job
+# restarted, and the pool, seeing the restarted job reuse worker ids (5-1, 6-1...), stopped
+# the new harnesses with the old ones' stop requests: the job hung. Until that is fixed a
+# flaky hang must not hold CI. Run with CURATE_FLINK_CLUSTER_TESTS=1.
+if not os.environ.get("CURATE_FLINK_CLUSTER_TESTS"):
+    pytest.skip("standalone-cluster tests run on demand: CURATE_FLINK_CLUSTER_TESTS=1 "
+                "(a worker-pool hang seen once in three runs keeps them out of CI)", allow_module_level=True)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "flink_cluster.sh"
 
