@@ -81,6 +81,10 @@ def flink_args(
         f"--flink_job_server_jar={os.fspath(jar)}",
         f"--parallelism={parallelism}",
         f"--environment_type={environment}",
+        # The whole mission's graph (eleven stages) overflowed the default 1 MB thread stack of
+        # the job server JVM once in four embedded runs (java.lang.StackOverflowError: embedded
+        # Flink plans and runs the job inside that JVM): give its threads 16 MB.
+        "--job_server_jvm_properties=-Xss16m",
     ]
     if environment_config:
         args.append(f"--environment_config={environment_config}")

@@ -202,7 +202,8 @@ args() {
   jar=$(bash scripts/flink_jobserver.sh)
   echo "--runner=FlinkRunner --flink_master=127.0.0.1:$REST_PORT --flink_version=1.20" \
     "--flink_job_server_jar=$jar --environment_type=EXTERNAL" \
-    "--environment_config=127.0.0.1:$POOL_PORT --parallelism=$PARALLELISM"
+    "--environment_config=127.0.0.1:$POOL_PORT --parallelism=$PARALLELISM" \
+    "--job_server_jvm_properties=-Xss16m"  # as curate.runners_flink.flink_args: deep plans
 }
 
 case "${1:-}" in
