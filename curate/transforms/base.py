@@ -142,6 +142,44 @@ def non_empty(table: pa.Table) -> bool:
     return table.num_rows > 0
 
 
+class PartitionedTablesFn(beam.DoFn):
+    """Base of DoFns that cut pair batches into (partition, table) pieces for a GroupByKey.
+
+    Cutting every batch into every partition it touches makes batches x partitions pieces,
+    and both grow with the pool: the shuffle's element count grows with its square, and
+    pieces shrink to a few rows, each carrying a table's fixed costs (schema, buffers, one
+    gRPC message on a portable runner). Pieces are gathered per partition across a bundle
+    instead and emitted when the gathered tables pass ``flush_bytes`` or the bundle ends, so
+    a piece is as large as a bundle allows. The grouped result is the same, only cut fewer
+    times. Subclasses implement ``pieces(element, *side)`` -> (partition, table)."""
+
+    flush_bytes = 64 << 20
+
+    def pieces(self, element, *side):
+        raise NotImplementedError
+
+    def start_bundle(self):
+        self._gathered: dict[int, list[pa.Table]] = {}
+        self._bytes = 0
+
+    def process(self, element, *side):
+        for part, table in self.pieces(element, *side):
+            self._gathered.setdefault(part, []).append(table)
+            self._bytes += table.nbytes
+        if self._bytes >= self.flush_bytes:
+            yield from self._drain()
+
+    def finish_bundle(self):
+        for item in self._drain():
+            yield beam.transforms.window.GlobalWindows.windowed_value(item)
+
+    def _drain(self):
+        gathered, self._gathered, self._bytes = self._gathered, {}, 0
+        for part in sorted(gathered):
+            tables = gathered[part]
+            yield part, tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+
+
 class MergePartialsFn(beam.CombineFn):
     """A combiner whose inputs are already partial results (a sample, neighbour lists):
     adding one is merging it. Subclasses define ``merge(partials)`` for non-empty lists of

@@ -61,7 +61,7 @@ class _LabelFn(beam.DoFn):
         yield node, own
         for other in {label for is_self, label in told if not is_self and label != own}:
             self.residual.inc()
-            yield beam.pvalue.TaggedOutput(self.RESIDUAL, (own, other))
+            yield beam.pvalue.TaggedOutput(self.RESIDUAL, (own, other) if own < other else (other, own))
 
 
 def _finish(item, roots):
@@ -99,8 +99,11 @@ class ConnectedComponents(beam.PTransform):
                 _LabelFn.RESIDUAL, main="labels"
             )
         )
+        # Each node reports every neighbouring label that differs from its own, so one label
+        # pair arrives from many nodes: only distinct pairs go to the single union-find.
         roots = (
             labelled.residual
+            | "DistinctResidual" >> beam.Distinct()
             | "ResidualList" >> beam.combiners.ToList()
             | "UnionFind" >> beam.Map(ops.union_find)
         )

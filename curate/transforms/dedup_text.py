@@ -29,7 +29,7 @@ from curate import schema
 from curate.config import DedupTextConfig
 from curate.ops import minhash as ops
 from curate.ops import textdup
-from curate.transforms.base import CountRows, StageOutput
+from curate.transforms.base import CountRows, PartitionedTablesFn, StageOutput
 
 STAGE = "dedup_text"
 REASON = "text_cluster_cap"
@@ -48,9 +48,10 @@ def _split(table: pa.Table, parts: np.ndarray):
         yield int(p), table.filter(pa.array(parts == p))
 
 
-class SignBatchFn(beam.DoFn):
-    """Pair batch → (partition, table of band_key, uid, text) for each partition it touches.
-    A pair with two LSH keys (a segmented caption: whole and first segment) has 2 x bands."""
+class SignBatchFn(PartitionedTablesFn):
+    """Pair batch → (partition, table of band_key, uid, text) for each partition it touches
+    (gathered per bundle). A pair with two LSH keys (a segmented caption: whole and first
+    segment) has 2 x bands."""
 
     def __init__(self, config: DedupTextConfig):
         self.config = config
@@ -59,7 +60,7 @@ class SignBatchFn(beam.DoFn):
         self.signed = Metrics.counter(STAGE, "signatures")
         self.no_words = Metrics.counter(STAGE, "texts_without_words")
 
-    def process(self, table: pa.Table, num_partitions: int):
+    def pieces(self, table: pa.Table, num_partitions: int):
         c = self.config
         texts = table["text"].to_pylist()
         owner, shingle_lists = [], []
@@ -176,9 +177,12 @@ def _key_labels(label, num_partitions: int):
     yield int(node[:15], 16) % num_partitions, (node, info)
 
 
-def _key_pairs(table: pa.Table, num_partitions: int):
-    if table.num_rows:
-        yield from _split(table, uid_partitions(table["uid"].to_pylist(), num_partitions))
+class KeyPairsFn(PartitionedTablesFn):
+    """Pair batch → (uid partition, pairs), gathered per bundle."""
+
+    def pieces(self, table: pa.Table, num_partitions: int):
+        if table.num_rows:
+            yield from _split(table, uid_partitions(table["uid"].to_pylist(), num_partitions))
 
 
 class ApplyLabelsFn(beam.DoFn):
@@ -252,7 +256,7 @@ class DedupByMinHash(beam.PTransform):
         )
         joined = (
             {
-                "pairs": batches | "KeyPairs" >> beam.FlatMap(_key_pairs, parts),
+                "pairs": batches | "KeyPairs" >> beam.ParDo(KeyPairsFn(), parts),
                 "labels": labels | "KeyLabels" >> beam.FlatMap(_key_labels, parts),
             }
             | "Join" >> beam.CoGroupByKey()
