@@ -1,9 +1,9 @@
 """Which runner for which pool size: the text stages (ingest → filter → dedup_text → balance) on
 generated pairs at several sizes, on (a) the local runner (Beam's FnApiRunner, multi-process)
 and (b) the standalone Flink cluster of scripts/flink_cluster.sh (JobManager, two
-TaskManagers, an EXTERNAL Python worker pool) at parallelism 2. Per run: wall time, pairs/s
-and the peak resident memory of every process, by role (driver = the `curate run` process;
-local workers; job server; JobManager; TaskManagers; SDK harnesses of the worker pool).
+TaskManagers that start the Python SDK harnesses as their children) at parallelism 2. Per
+run: wall time, pairs/s and the peak resident memory of every process, by role (driver = the
+`curate run` process; local workers; job server; JobManager; TaskManagers; SDK harnesses).
 
 The goal it checks: on Flink, peak RSS per process grows by at most 1.5x from the smallest to
 the largest size, while the local runner's driver keeps every PCollection in memory. A run
@@ -75,7 +75,7 @@ def _role(pid: int, driver: int, cmd: str, cluster_pids: dict[int, str]) -> str 
         return "driver"
     if "job-server" in cmd or "jobserver" in cmd:
         return "job server"
-    if "sdk_worker" in cmd or "SdkHarness" in cmd or "worker_pool_main" in cmd:
+    if "sdk_worker" in cmd or "SdkHarness" in cmd or "worker_pool_main" in cmd or "sdk_boot" in cmd:
         return "sdk worker"
     return "driver child"
 
@@ -96,7 +96,8 @@ class MemorySampler(threading.Thread):
         while not self.done.is_set() and self.proc.poll() is None:
             table = _proc_table()
             pids = _descendants(table, self.proc.pid) | set(self.cluster_pids)
-            for root in [p for p, r in self.cluster_pids.items() if r == "worker pool"]:
+            # SDK harnesses are the TaskManagers' children (PROCESS environment)
+            for root in [p for p, r in self.cluster_pids.items() if r in ("taskmanager", "worker pool")]:
                 pids |= _descendants(table, root)
             total = 0
             for pid in pids:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A standalone Flink 1.20 cluster on 127.0.0.1 for curate's Beam pipelines: one JobManager, two
-# TaskManagers (separate JVMs, 2 slots each) and a Python SDK worker pool beside them, so the
-# Python work of a job runs in the cluster's workers, not in the submitting process.
+# A standalone Flink 1.20 cluster on 127.0.0.1 for curate's Beam pipelines: one JobManager and
+# two TaskManagers (separate JVMs, 2 slots each). Each TaskManager starts the Python SDK
+# harnesses of the tasks it runs as its own child processes (Beam's PROCESS environment, with
+# curate.sdk_boot in place of Beam's container boot program), so the Python work of a job runs
+# in the cluster's workers, not in the submitting process.
 #
 #   scripts/flink_cluster.sh install   # Flink distribution from PyPI (hash-pinned) -> data/flink/
-#   scripts/flink_cluster.sh start     # JobManager, 2 TaskManagers, worker pool; waits until ready
+#   scripts/flink_cluster.sh start     # JobManager, 2 TaskManagers; waits until ready
 #   scripts/flink_cluster.sh status    # processes and what the JobManager reports
 #   scripts/flink_cluster.sh stop      # stops them all and checks that none is left
 #   scripts/flink_cluster.sh args      # the Beam flags that submit to this cluster
@@ -23,8 +25,7 @@
 # slots spread over the TaskManagers (not all on the first one that has room).
 #
 # Environment: CURATE_DATA (default data/), CURATE_FLINK_RUN (pids, logs, config; default
-# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_WORKER_POOL_PORT (50000),
-# CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m),
+# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m),
 # CURATE_FLINK_PARALLELISM (half the slots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,6 @@ FLINK_HOME="$DATA/flink/flink-$FLINK_VERSION"
 RUN="${CURATE_FLINK_RUN:-$DATA/flink/run}"  # pids, logs and the cluster's config
 REST_PORT="${FLINK_REST_PORT:-8081}"
 RPC_PORT="${FLINK_RPC_PORT:-6123}"
-POOL_PORT="${CURATE_WORKER_POOL_PORT:-50000}"
 N_TM="${CURATE_TASKMANAGERS:-2}"
 SLOTS="${CURATE_TASK_SLOTS:-2}"
 # The Fn API data plane moves whole pair batches (a few MB each) through gRPC: at the default
@@ -135,6 +135,18 @@ cluster:
 EOF
 }
 
+write_boot() {  # what a TaskManager runs to start an SDK harness (PROCESS environment)
+  cat > "$RUN/sdk-boot" <<EOF
+#!/bin/sh
+# Written by scripts/flink_cluster.sh: a TaskManager runs this with --id, --provision_endpoint
+# and --semi_persist_dir to start one Python SDK harness (see curate/sdk_boot.py). The last
+# argument marks the harness as this cluster's, so that stop can find any left behind.
+echo "\$(date -u +%FT%TZ) pid \$\$ \$*" >> "$RUN/log/sdk-harnesses.log"
+exec "$PY" -m curate.sdk_boot "\$@" --curate_flink_run=$RUN
+EOF
+  chmod +x "$RUN/sdk-boot"
+}
+
 rest() { curl -fsS --max-time 2 "http://127.0.0.1:$REST_PORT$1"; }
 
 pids() {  # every pid this script started that is still alive
@@ -158,17 +170,13 @@ start() {
   write_config
   "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
   for _ in $(seq "$N_TM"); do "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null; done
-  # The worker pool starts each SDK harness as `python -c ...` with `python` taken from PATH:
-  # the project's virtualenv goes first, or every harness dies without apache_beam.
-  PATH="$ROOT/.venv/bin:$PATH" setsid nohup "$PY" -m apache_beam.runners.worker.worker_pool_main \
-    --service_port="$POOL_PORT" >"$RUN/log/worker-pool.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/worker-pool.pid"
+  write_boot
   local waited=0
   until [[ "$(rest /overview 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["taskmanagers"])' 2>/dev/null)" == "$N_TM" ]]; do
     sleep 1; waited=$((waited + 1))
     if (( waited > 90 )); then log "the cluster did not come up in 90 s; logs in $RUN/log"; stop; exit 1; fi
   done
-  log "ready: JobManager http://127.0.0.1:$REST_PORT, $N_TM TaskManagers x $SLOTS slots, worker pool 127.0.0.1:$POOL_PORT"
+  log "ready: JobManager http://127.0.0.1:$REST_PORT, $N_TM TaskManagers x $SLOTS slots"
 }
 
 stop() {
@@ -183,8 +191,16 @@ stop() {
     if (( waited > 20 )); then for p in $left; do kill -9 "$p" 2>/dev/null || true; done; fi
     if (( waited > 25 )); then log "processes left: $left"; exit 1; fi
   done
-  # SDK harnesses the pool started are its children: none may outlive it.
-  pkill -f "worker_pool_main --service_port=$POOL_PORT" 2>/dev/null || true
+  # SDK harnesses are the TaskManagers' children and end with them; one whose TaskManager was
+  # killed (SIGKILL runs no shutdown hook) ends when its control channel closes. None may
+  # outlive the cluster: they carry the run folder as a marker.
+  waited=0
+  while pgrep -f -- "--curate_flink_run=$RUN" >/dev/null; do
+    pkill -f -- "--curate_flink_run=$RUN" 2>/dev/null || true
+    sleep 1; waited=$((waited + 1))
+    if (( waited > 10 )); then pkill -9 -f -- "--curate_flink_run=$RUN" 2>/dev/null || true; fi
+    if (( waited > 15 )); then log "SDK harnesses left: $(pgrep -f -- "--curate_flink_run=$RUN" | tr '\n' ' ')"; exit 1; fi
+  done
   rm -f "$RUN"/*.pid
 }
 
@@ -201,8 +217,8 @@ args() {
   local jar
   jar=$(bash scripts/flink_jobserver.sh)
   echo "--runner=FlinkRunner --flink_master=127.0.0.1:$REST_PORT --flink_version=1.20" \
-    "--flink_job_server_jar=$jar --environment_type=EXTERNAL" \
-    "--environment_config=127.0.0.1:$POOL_PORT --parallelism=$PARALLELISM" \
+    "--flink_job_server_jar=$jar --environment_type=PROCESS" \
+    "--environment_config={\"command\":\"$RUN/sdk-boot\"} --parallelism=$PARALLELISM" \
     "--job_server_jvm_properties=-Xss16m"  # as curate.runners_flink.flink_args: deep plans
 }
 

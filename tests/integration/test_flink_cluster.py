@@ -1,6 +1,7 @@
-"""A standalone Flink 1.20 cluster on 127.0.0.1 (``scripts/flink_cluster.sh``): a JobManager,
-two TaskManagers (separate JVMs) and a Python SDK worker pool in EXTERNAL mode, so the
-pipeline's Python code runs in the cluster's workers, not in the submitting process.
+"""A standalone Flink 1.20 cluster on 127.0.0.1 (``scripts/flink_cluster.sh``): a JobManager and
+two TaskManagers (separate JVMs) that start the Python SDK harnesses as their own child
+processes (PROCESS environment, ``curate.sdk_boot``), so the pipeline's Python code runs in the
+cluster's workers, not in the submitting process.
 
 - The demo pipeline (text stages, download from a loopback server, image dedup,
   decontamination) on the cluster writes what the local runner writes, byte for byte.
@@ -32,16 +33,7 @@ from tests.integration import mission
 from tests.integration.conftest import assert_same_output, whole_pipeline_config
 from tests.integration.test_flink import require_flink
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-# On demand, not in CI yet: in one of three fresh-clone runs an SDK harness of the EXTERNAL
-# worker pool never connected ("No client connected within timeout" after 3 min), the job
-# restarted, and the pool, seeing the restarted job reuse worker ids (5-1, 6-1...), stopped
-# the new harnesses with the old ones' stop requests: the job hung. Until that is fixed a
-# flaky hang must not hold CI. Run with CURATE_FLINK_CLUSTER_TESTS=1.
-if not os.environ.get("CURATE_FLINK_CLUSTER_TESTS"):
-    pytest.skip("standalone-cluster tests run on demand: CURATE_FLINK_CLUSTER_TESTS=1 "
-                "(a worker-pool hang seen once in three runs keeps them out of CI)", allow_module_level=True)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.flink]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "flink_cluster.sh"
@@ -61,7 +53,6 @@ class Cluster:
             "CURATE_FLINK_RUN": str(run),
             "FLINK_REST_PORT": str(_free_port()),
             "FLINK_RPC_PORT": str(_free_port()),
-            "CURATE_WORKER_POOL_PORT": str(_free_port()),
         }
 
     def script(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -104,17 +95,21 @@ def cluster(tmp_path_factory):
         c.script("stop")
         left = [p for p in pids if _alive(p)]
         assert not left, f"processes left after stop: {left}"
+        harnesses = subprocess.run(["pgrep", "-f", f"--curate_flink_run={c.run}"], capture_output=True, text=True)
+        assert not harnesses.stdout.split(), f"SDK harnesses left after stop: {harnesses.stdout.split()}"
     assert c.script("status", check=False).returncode == 3
 
 
-def test_cluster_has_two_taskmanagers_and_a_worker_pool(cluster):
+def test_cluster_has_two_taskmanagers_that_start_sdk_harnesses(cluster):
     overview = cluster.rest("/overview")
     assert (overview["taskmanagers"], overview["slots-total"]) == (2, 4)
     tms = cluster.taskmanager_pids()
     assert len(tms) == 2 and all(_alive(p) for p in tms)
     args = cluster.beam_args()
-    assert "--environment_type=EXTERNAL" in args
-    assert f"--environment_config=127.0.0.1:{cluster.env['CURATE_WORKER_POOL_PORT']}" in args
+    assert "--environment_type=PROCESS" in args
+    boot = cluster.run / "sdk-boot"
+    assert f'--environment_config={{"command":"{boot}"}}' in args
+    assert os.access(boot, os.X_OK)
 
 
 def test_demo_pipeline_on_standalone_cluster_equals_local(tmp_path, cluster):
@@ -133,13 +128,14 @@ def test_demo_pipeline_on_standalone_cluster_equals_local(tmp_path, cluster):
     assert [s["stage"] for s in stats["stages"]] == list(demo.stages)
     assert all(s["removed"] > 0 for s in stats["stages"] if s["stage"] in ("ingest", "filter", "download")), stats
     assert_same_output(run, local)
-    # the Python work ran in the cluster's worker pool: it started SDK harnesses for this job
+    # the Python work ran in harnesses the TaskManagers started for this job
     assert _harness_starts(cluster) > harnesses_before
 
 
 def _harness_starts(cluster) -> int:
-    log = cluster.run / "log" / "worker-pool.log"
-    return log.read_text().count("Starting worker with command") if log.exists() else 0
+    """SDK harness processes the TaskManagers started (the boot wrapper logs each start)."""
+    log = cluster.run / "log" / "sdk-harnesses.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 def test_taskmanager_killed_mid_job_still_gives_the_same_output(tmp_path, local_pool, cluster):
