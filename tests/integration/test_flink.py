@@ -27,7 +27,7 @@ from curate.runner import in_process_args
 from tests.integration import mission
 from tests.integration.conftest import assert_same_output, output_files, whole_pipeline_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.flink]
 
 
 def require_flink():
