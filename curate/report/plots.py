@@ -74,9 +74,9 @@ def balance(doc: dict) -> bytes:
     before = np.sort(counts[:, 0])[::-1]
     after = np.sort(counts[:, 1][counts[:, 1] > 0])[::-1]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.loglog(np.arange(1, len(before) + 1), before, ".", ms=3, color="#777777", label="before")
+    ax.loglog(np.arange(1, len(before) + 1), before, "o", ms=5, mfc="none", color="#888888", label="before")
     if len(after):
-        ax.loglog(np.arange(1, len(after) + 1), after, ".", ms=3, color=KEPT_COLOUR, label="after")
+        ax.loglog(np.arange(1, len(after) + 1), after, ".", ms=4, color=KEPT_COLOUR, label="after")
     t = doc["t"]
     ax.axhline(t, color=REMOVED_COLOUR, ls="--", lw=1, label=f"t = {t}")
     ax.set_xlabel("entry rank (by matched pairs)")
@@ -110,5 +110,6 @@ def histogram(kept: np.ndarray, removed: np.ndarray, edges: np.ndarray, threshol
         ax.axvline(threshold, color="black", ls="--", lw=1, label=f"{threshold_label} = {threshold:.4g}")
     ax.set_xlabel(name)
     ax.set_ylabel("pairs")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(frameon=False, fontsize=8)
     return _png(fig)
