@@ -272,6 +272,8 @@ def gather(run: str) -> RunView:
                         row["where"] = sub
                         partners[row["uid"]] = row
 
+    _eval_partners(config, clusters.get("decontaminate/eval_overlap"), wanted, partners)
+
     thresholds: dict[str, float] = {}
     capfilt_side = read_side(run, "capfilt.json")
     if capfilt_side and capfilt_side.get("threshold") is not None:
@@ -287,6 +289,35 @@ def gather(run: str) -> RunView:
                    partner_of=wanted)
     _load_images(view)
     return view
+
+
+EVAL_NAME = re.compile(r"(?:to|of) (\S+)$")
+
+
+def _eval_partners(config: dict | None, sample: Sample | None, wanted: dict, partners: dict) -> None:
+    """For the sampled eval_overlap removals, the evaluation image each one copies, as a
+    partner row ``eval:<name>`` with its image bytes (loaded from the set decontaminate used)."""
+    spec = (((config or {}).get("stages") or {}).get("decontaminate") or {}).get("eval_images")
+    if sample is None or not spec:
+        return
+    names = {}
+    for row in sample.rows("decontaminate/eval_overlap"):
+        m = EVAL_NAME.search(row.get("detail") or "")
+        if m:
+            names[row["uid"]] = m[1]
+    if not names:
+        return
+    from curate.io.evalset import load_eval_images
+
+    try:
+        images = dict(load_eval_images(spec))
+    except (OSError, ValueError, StopIteration):  # the set is not on this machine: detail only
+        return
+    for uid, name in names.items():
+        if name in images:
+            wanted[uid] = f"eval:{name}"
+            partners[f"eval:{name}"] = {"uid": f"eval:{name}", "text": f"evaluation image {name}", "where": "eval",
+                                        "image": images[name]}
 
 
 def _flush(hists: dict[str, Histogram], scores: dict[str, list[float]], removed: bool) -> None:
@@ -331,6 +362,11 @@ def shown_rows(view: RunView) -> list[dict]:
 
 def _load_images(view: RunView) -> None:
     rows = shown_rows(view)
+    for r in rows:  # evaluation images come with their bytes
+        if r.get("image"):
+            thumb = thumbnail(r["image"])
+            if thumb:
+                view.images[r["uid"]] = thumb
     uids = {r["uid"] for r in rows}
     index = image_index(image_folders(view.run, view.config), uids)
     for r in rows:  # kept rows carry their own tar and key

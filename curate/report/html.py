@@ -38,7 +38,7 @@ th{background:#f0f3f5} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .row{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
 .card{width:104px;background:#fff;border:1px solid #ddd;border-radius:4px;padding:4px;font-size:11px;overflow-wrap:anywhere}
-.card.removed{border-top:4px solid #c0504d} .card.kept{border-top:4px solid #3b8e4a}
+.card.removed{border-top:4px solid #c0504d} .card.kept{border-top:4px solid #3b8e4a} .card.eval{border-top:4px solid #4a6fa5}
 .thumb{width:96px;height:96px;display:flex;align-items:center;justify-content:center;background:#eee;margin:0 auto 4px}
 .thumb img{width:96px;height:96px;object-fit:contain}
 .noimg{color:#8a6d3b;background:#fcf8e3;font-size:10px;padding:2px 4px;margin-bottom:3px;font-style:italic;border-radius:2px}
@@ -46,7 +46,7 @@ th{background:#f0f3f5} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .side{border-left:2px dashed #bbb;padding-left:14px}
 .label{font-size:11px;font-weight:600;color:#555;margin-bottom:4px;text-transform:uppercase;letter-spacing:.04em}
 .pair{display:flex;gap:6px;align-items:flex-start;background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px;margin:0 10px 10px 0}
-.pair .arrow{align-self:center;color:#999;font-size:12px;text-align:center;width:60px}
+.pair .arrow{align-self:center;color:#888;font-size:11px;text-align:center;width:64px}
 .chart{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
 td.capimg{width:100px} .kept-tag{color:#3b8e4a;font-weight:600} .removed-tag{color:#c0504d;font-weight:600}
 """
@@ -143,18 +143,21 @@ def _clusters(view: gather.RunView) -> str:
     if not view.clusters:
         return ""
     parts = ['<section id="duplicates"><h2>Duplicates side by side</h2><p class="note">Each removed duplicate '
-             "(left) beside the pair it duplicates (right): for image duplicates the kept copy, for near-duplicate "
-             "captions the cluster's first pair (smallest uid), for evaluation overlap the removal detail.</p>"]
+             "(left) beside what it duplicates (right): for image duplicates the copy the stage kept (red top when a "
+             "later stage removed that one too), for near-duplicate captions the cluster's first pair (smallest uid), "
+             "for evaluation overlap the evaluation image (blue top).</p>"]
     for group in sorted(view.clusters):
         stage, reason = group.split("/", 1)
         cells = []
         for row in view.clusters[group]:
             other = view.partner_of.get(row["uid"])
             partner = view.partners.get(other) if other else None
-            if partner:
+            if partner and partner["where"] == "eval":
+                right, label = _card(view, partner, "eval", detail=False), "copy of"
+            elif partner:
                 tag = "kept" if partner["where"] == "kept" else "removed"
                 right = _card(view, partner, tag, detail=tag == "removed")
-                label = "duplicates" if tag == "kept" else "duplicates (itself removed later)"
+                label = "duplicate of" if tag == "kept" else "duplicate of (removed later)"
             else:
                 right, label = "", ""
             cells.append(f'<div class="pair">{_card(view, row, "removed")}'
