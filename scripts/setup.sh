@@ -37,10 +37,13 @@ fi
 # 2a. Debian packages ------------------------------------------------------------------------
 DEB_PACKAGES=(openclipart-png openclipart-svg dataset-fashion-mnist wordnet-base wordnet-sense-index
              docker-compose curl unzip)  # curl, unzip: scripts/flink_cluster.sh  # docker-compose: `docker-compose config` validates docker-compose.yml in a test
-missing=()
-for p in "${DEB_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+missing_debs() {  # those of the given Debian packages that are not installed
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing < <(missing_debs "${DEB_PACKAGES[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -50,10 +53,7 @@ fi
 # 2a'. A browser for tests/report: Debian's chromium, driven by Playwright (the pip package's
 # own browser download is never run). fonts-wqy-microhei: CJK captions render as text, not boxes.
 BROWSER_PACKAGES=(chromium fonts-wqy-microhei)
-missing=()
-for p in "${BROWSER_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+mapfile -t missing < <(missing_debs "${BROWSER_PACKAGES[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
