@@ -68,15 +68,17 @@ def funnel(stats: dict) -> bytes:
 
 
 def balance(doc: dict) -> bytes:
-    """Entries' match counts before and after balancing, ranked, on log-log axes, with t."""
+    """Each entry's match count before and after balancing, entries ranked by the count
+    before, on log-log axes, with t."""
     plt = _plt()
     counts = np.asarray(list(doc["counts"].values()), np.int64).reshape(-1, 2)
-    before = np.sort(counts[:, 0])[::-1]
-    after = np.sort(counts[:, 1][counts[:, 1] > 0])[::-1]
+    order = np.argsort(-counts[:, 0], kind="stable")  # entries ranked by their count before
+    before, after = counts[order, 0], counts[order, 1]
+    rank = np.arange(1, len(before) + 1)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.loglog(np.arange(1, len(before) + 1), before, "o", ms=5, mfc="none", color="#888888", label="before")
-    if len(after):
-        ax.loglog(np.arange(1, len(after) + 1), after, ".", ms=4, color=KEPT_COLOUR, label="after")
+    ax.loglog(rank, before, "o", ms=5, mfc="none", color="#888888", label="before")
+    shown = after > 0  # an entry that lost every pair has no place on a log axis
+    ax.loglog(rank[shown], after[shown], ".", ms=4, color=KEPT_COLOUR, label="after (same entry)")
     t = doc["t"]
     ax.axhline(t, color=REMOVED_COLOUR, ls="--", lw=1, label=f"t = {t}")
     ax.set_xlabel("entry rank (by matched pairs)")
