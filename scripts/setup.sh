@@ -37,15 +37,31 @@ fi
 # 2a. Debian packages ------------------------------------------------------------------------
 DEB_PACKAGES=(openclipart-png openclipart-svg dataset-fashion-mnist wordnet-base wordnet-sense-index
              docker-compose curl unzip)  # curl, unzip: scripts/flink_cluster.sh  # docker-compose: `docker-compose config` validates docker-compose.yml in a test
-missing=()
-for p in "${DEB_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+missing_debs() {  # those of the given Debian packages that are not installed
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing < <(missing_debs "${DEB_PACKAGES[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# 2a'. A browser for tests/report: Debian's chromium, driven by Playwright (the pip package's
+# own browser download is never run). fonts-wqy-microhei: CJK captions render as text, not boxes.
+BROWSER_PACKAGES=(chromium fonts-wqy-microhei)
+mapfile -t missing < <(missing_debs "${BROWSER_PACKAGES[@]}")
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null; } \
+    || { echo "setup: could not install ${missing[*]} with apt-get (the HTML report's browser test needs chromium)" >&2; exit 1; }
+fi
+command -v chromium >/dev/null && chromium --version >/dev/null 2>&1 \
+  || { echo "setup: chromium is installed but does not start (chromium --version failed)" >&2; exit 1; }
 
 # 2b. npm packages ---------------------------------------------------------------------------
 NPM_PACKAGES=(emoji-datasource@16.0.0 emoji-datasource-google@16.0.0 emoji-datasource-twitter@16.0.0
