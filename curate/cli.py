@@ -53,17 +53,21 @@ COMMANDS: dict[str, str] = {
 USER_ERRORS = (CurateError, ValueError, OSError)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser. Every subcommand is listed with its one-line help, but only `command`'s
+    own arguments are added (None: every command's): a command's arguments may import what
+    the command needs (Beam, torch), which `curate --help` and the other commands must not
+    pay for."""
     parser = argparse.ArgumentParser(
         prog="curate",
         description=(
             "Curate a web pool of (image URL, alt-text) pairs into a CLIP training set. "
             "Every stage is an Apache Beam transform: flags not listed here are Beam "
             "pipeline options (e.g. --runner=FlinkRunner --flink_master=host:8081); "
-            "without --runner the local multi-process FnApiRunner is used."
+            "without --runner the local FnApiRunner is used."
         ),
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's and the libraries' INFO messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"curate.commands.{module_name}")
@@ -79,12 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
             description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if hasattr(module, "add_arguments_for"):
-            module.add_arguments_for(name, p)
-        else:
-            module.add_arguments(p)
+        if command is None or command == name:
+            if hasattr(module, "add_arguments_for"):
+                module.add_arguments_for(name, p)
+            else:
+                module.add_arguments(p)
         p.set_defaults(_module=module, _name=name)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (the first word after the top-level flags), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
 
 
 # Logged by Beam on import wherever the optional GCP client is missing: noise for a user.
@@ -125,7 +138,7 @@ def _verbose_flag(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging(_verbose_flag(argv))
-    parser = build_parser()
+    parser = build_parser(_command(argv) or "")
     args, beam_args = parser.parse_known_args(argv)
     stray = [a for a in beam_args if not a.startswith("-")]
     if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):

@@ -108,17 +108,17 @@ def _retrieve(c, run):
 
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
-    StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
-    StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
-    StageSpec("dedup_text", _dedup_text, "MinHash LSH clusters of near-duplicate alt-texts (text_cluster); only spam-size clusters are capped"),
-    StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
-    StageSpec("download", _download, "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused"),
-    StageSpec("dedup_images", _dedup_images, "duplicate pairs: the same image (pixel sha256 or pHash) with a near-duplicate caption, or the same pixels under any caption"),
-    StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
-    StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
-    StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
-    StageSpec("capfilt", _capfilt, "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold"),
-    StageSpec("retrieve", _retrieve, "DINOv2 retrieval: keep each seed image's nearest pool images by embedding"),
+    StageSpec("ingest", _ingest, cfg.STAGE_SUMMARIES["ingest"]),
+    StageSpec("filter", _filter, cfg.STAGE_SUMMARIES["filter"]),
+    StageSpec("dedup_text", _dedup_text, cfg.STAGE_SUMMARIES["dedup_text"]),
+    StageSpec("balance", _balance, cfg.STAGE_SUMMARIES["balance"]),
+    StageSpec("download", _download, cfg.STAGE_SUMMARIES["download"]),
+    StageSpec("dedup_images", _dedup_images, cfg.STAGE_SUMMARIES["dedup_images"]),
+    StageSpec("embed", _embed, cfg.STAGE_SUMMARIES["embed"]),
+    StageSpec("decontaminate", _decontaminate, cfg.STAGE_SUMMARIES["decontaminate"]),
+    StageSpec("semdedup", _semdedup, cfg.STAGE_SUMMARIES["semdedup"]),
+    StageSpec("capfilt", _capfilt, cfg.STAGE_SUMMARIES["capfilt"]),
+    StageSpec("retrieve", _retrieve, cfg.STAGE_SUMMARIES["retrieve"]),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
