@@ -100,8 +100,9 @@ def _command(argv: list[str]) -> str | None:
     return None
 
 
-# Logged by Beam on import wherever the optional GCP client is missing: noise for a user.
-_IMPORT_NOISE = ("apitools not found",)
+# Logged by Beam on import wherever the optional GCP client is missing, and by open_clip for
+# every model trained from scratch (train, train-filter, compare, the demo): noise for a user.
+_IMPORT_NOISE = ("apitools not found", "No pretrained weights loaded for model")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -143,10 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     stray = [a for a in beam_args if not a.startswith("-")]
     if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):
         parser.error(f"unexpected arguments {stray} (Beam options start with --)")
+    from curate.progress import ProgressLine
+
     try:
-        if hasattr(args._module, "main_for"):
-            return int(args._module.main_for(args._name, args, beam_args) or 0)
-        return int(args._module.main(args, beam_args) or 0)
+        with ProgressLine():  # a live line while long local stages and training run
+            if hasattr(args._module, "main_for"):
+                return int(args._module.main_for(args._name, args, beam_args) or 0)
+            return int(args._module.main(args, beam_args) or 0)
     except Exception as e:  # noqa: BLE001  (sorted into user errors and bugs below)
         message = _user_message(e)
         if message is None:
