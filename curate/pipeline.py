@@ -351,9 +351,11 @@ def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None, resume_f
 
     A user error (a bad input file, a missing query list...) raised inside a worker comes
     out as ``CurateError`` with the worker's message, whatever the runner's wrapping."""
+    from curate import progress
     from curate.runner import input_bytes, pipeline_options
 
     preflight(config)
+    progress.new_run()
     source = shards.join(resume_from, "kept") if resume_from else shards.resolve_input(config.input)
     p = beam.Pipeline(options=pipeline_options(beam_args or [], input_bytes(source)))
     build(p, config, resume_from)  # planning: its errors (bad values, bad input files) are raised as they are

@@ -20,7 +20,8 @@ import threading
 import time
 
 ENV = "CURATE_PROGRESS_DIR"
-_totals: dict[tuple[str, str], int] = {}
+RUN_ENV = "CURATE_PROGRESS_RUN"  # which pipeline run (or training) of the command this is
+_totals: dict[tuple[str, str, str], int] = {}
 _lock = threading.Lock()
 _open_lines = 0
 
@@ -36,20 +37,29 @@ def advance(stage: str, n: int, unit: str = "pairs") -> None:
     folder = os.environ.get(ENV)
     if not folder:
         return
+    run = os.environ.get(RUN_ENV, "0")
     with _lock:
-        total = _totals[(stage, unit)] = _totals.get((stage, unit), 0) + n
-    path = os.path.join(folder, f"{stage}.{os.getpid()}.{threading.get_ident()}.json")
+        total = _totals[(run, stage, unit)] = _totals.get((run, stage, unit), 0) + n
+    path = os.path.join(folder, f"{run}.{stage}.{os.getpid()}.{threading.get_ident()}.json")
     try:
         with open(path + ".tmp", "w") as f:
-            json.dump({"stage": stage, "unit": unit, "done": total, "pid": os.getpid()}, f)
+            json.dump({"run": int(run), "stage": stage, "unit": unit, "done": total}, f)
         os.replace(path + ".tmp", path)
     except OSError:
         pass  # a worker on another machine: the Beam counter is its progress
 
 
+def new_run() -> None:
+    """A new pipeline run (or training) of the same command starts: its counts start at 0
+    (set before its worker processes start, which inherit it)."""
+    if os.environ.get(ENV):
+        os.environ[RUN_ENV] = str(int(os.environ.get(RUN_ENV, "0")) + 1)
+
+
 def read_totals(folder: str) -> dict[str, tuple[str, int, float]]:
-    """stage -> (unit, done over all processes, time of the last update)."""
+    """stage -> (unit, done over all processes, time of the last update), of the latest run."""
     out: dict[str, tuple[str, int, float]] = {}
+    latest = -1
     try:
         names = [n for n in os.listdir(folder) if n.endswith(".json")]
     except OSError:
@@ -62,6 +72,10 @@ def read_totals(folder: str) -> dict[str, tuple[str, int, float]]:
             mtime = os.path.getmtime(path)
         except (OSError, ValueError):
             continue
+        if doc.get("run", 0) > latest:
+            out, latest = {}, doc.get("run", 0)
+        elif doc.get("run", 0) < latest:
+            continue
         unit, done, last = out.get(doc["stage"], (doc["unit"], 0, 0.0))
         out[doc["stage"]] = (unit, done + int(doc["done"]), max(last, mtime))
     return out
@@ -71,6 +85,11 @@ def format_line(stage: str, unit: str, done: int, seconds: float) -> str:
     rate = done / seconds if seconds > 0 else 0.0
     m, s = divmod(int(seconds), 60)
     return f"{stage}: {done:,} {unit} done, {rate:,.1f}/s, {m}:{s:02d} elapsed"
+
+
+def _count(line: str) -> str:
+    """The stage and count of a line (what changes when work is done, unlike the time)."""
+    return line.split(" done,")[0]
 
 
 class ProgressLine:
@@ -93,9 +112,10 @@ class ProgressLine:
         self._outer = _open_lines > 1  # a command run inside another's line: that one shows it
         if self._outer:
             return self
-        self._old = os.environ.get(ENV)
+        self._old = os.environ.get(ENV), os.environ.get(RUN_ENV)
         self.folder = tempfile.mkdtemp(prefix="curate-progress-")
         os.environ[ENV] = self.folder
+        os.environ[RUN_ENV] = self._run = "0"
         _totals.clear()
         self._opened = time.time()
         self._thread = threading.Thread(target=self._loop, name="curate-progress", daemon=True)
@@ -114,10 +134,11 @@ class ProgressLine:
         if self.tty and self._shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
-        if self._old is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = self._old
+        for name, old in zip((ENV, RUN_ENV), self._old, strict=True):
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
         _totals.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         return False
@@ -128,6 +149,9 @@ class ProgressLine:
         if not totals:
             return None
         now = time.time()
+        run = os.environ.get(RUN_ENV, "0")
+        if run != self._run:  # a new run of the command: its stages start afresh
+            self._run, self._started, self._opened = run, {}, now
         for stage in totals:
             if stage not in self._started:
                 # A stage began when the work before it ended: the last update of another
@@ -147,7 +171,7 @@ class ProgressLine:
                 self.stream.write("\r\033[K" + line)
                 self.stream.flush()
                 self._shown = line
-            elif time.monotonic() - last_print >= self.interval and line != self._shown:
-                self.stream.write(line + "\n")
+            elif time.monotonic() - last_print >= self.interval and _count(line) != _count(self._shown):
+                self.stream.write(line + "\n")  # only when work was done since the last one
                 self.stream.flush()
                 self._shown, last_print = line, time.monotonic()

@@ -160,6 +160,7 @@ def train(config: TrainConfig, on_log=None) -> dict:
         if precision == "amp_bf16"
         else torch.autocast(device_type=device, enabled=False)
     )
+    progress.new_run()
     log_path = os.path.join(config.output, "log.jsonl")
     losses = []
     model.train()

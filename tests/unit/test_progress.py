@@ -74,3 +74,25 @@ def test_nothing_is_written_without_a_line(tmp_path, monkeypatch):
     monkeypatch.delenv(progress.ENV, raising=False)
     progress.advance("embed", 5)  # no folder: only the Beam counter, outside a pipeline a no-op
     assert os.listdir(tmp_path) == []
+
+
+def test_a_new_run_starts_its_counts_afresh():
+    stream = io.StringIO()
+    with progress.ProgressLine(stream, interval=0.0, tick=0.01) as line:
+        progress.new_run()
+        progress.advance("download", 700)
+        line._stop.wait(0.2)
+        progress.new_run()  # the next pipeline run of the same command
+        progress.advance("download", 20)
+        line._stop.wait(0.2)
+        assert progress.read_totals(line.folder)["download"][:2] == ("pairs", 20)
+    out = stream.getvalue().splitlines()
+    assert out[0].startswith("download: 700 pairs") and out[-1].startswith("download: 20 pairs")
+
+
+def test_off_a_terminal_a_line_is_printed_only_after_new_work():
+    stream = io.StringIO()
+    with progress.ProgressLine(stream, interval=0.0, tick=0.01) as line:
+        progress.advance("embed", 5)
+        line._stop.wait(0.3)  # many ticks, no new work
+    assert len(stream.getvalue().splitlines()) == 1
