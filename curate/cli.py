@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 
@@ -116,6 +117,9 @@ def _configure_logging(verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
+        # The local runner's worker processes configure their own logging (INFO) from the
+        # pipeline options in this variable, which they inherit: WARNING and above there too.
+        os.environ.setdefault("PIPELINE_OPTIONS", '{"default_sdk_harness_log_level": "WARNING"}')
         for handler in root.handlers:
             handler.addFilter(lambda r: not r.getMessage().startswith(_IMPORT_NOISE))
         # A failing bundle is logged with its traceback by the runner in this process, and

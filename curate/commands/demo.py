@@ -176,15 +176,18 @@ def main(args, beam_args) -> int:
     log("[demo] 5/6 report")
     argv = report_argv(output, str(sample / "manifest.parquet"))
     cli.main(argv)
-    if args.compare:
+    compare = CompareConfig(
+        curated=output, pool=os.path.join(output, "pool"), output=os.path.join(output, "compare"),
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.get("compare", {}).items()},
+    )
+    if args.compare and stats["kept"] < compare.batch_size:
+        log(f"[demo] 6/6 compare skipped: the curated set has {stats['kept']} pairs, fewer than one "
+            f"training batch ({compare.batch_size}). The full benchmark: {FULL_BENCHMARK}")
+    elif args.compare:
         log("[demo] 6/6 compare: a SMOKE RUN (one seed, 50 steps): it shows the protocol, it is "
             f"not a verdict. The full benchmark (5 seeds, 400 steps, ~15 min): {FULL_BENCHMARK}")
         t = time.monotonic()
-        results = run_compare(
-            CompareConfig(curated=output, pool=os.path.join(output, "pool"), output=os.path.join(output, "compare"),
-                          **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.get("compare", {}).items()}),
-            log=log,
-        )
+        results = run_compare(compare, log=log)
         log(results["table_markdown"])
         step("compare", t)
     log(
