@@ -54,6 +54,9 @@ def main(argv=None) -> int:
         for name, make in cases.items():
             times[name].append(timed(make(i)))
     load_after = os.getloadavg()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, m in medians.items():
         print(f"{m:6.2f} s  median of {args.repeats}  {name}  (all: {', '.join(f'{t:.1f}' for t in times[name])})")
