@@ -52,30 +52,6 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def write_seed_images(sample, folder, count: int) -> str:
-    """The retrieval seed set: `count` Fashion-MNIST training images (equal per class, lowest
-    indices first) that the sample pool does not use, as 28-pixel PNGs like the eval set's.
-    The pool's own images and the test split (the evaluation) are never seeds."""
-    import numpy as np
-    import pyarrow.parquet as pq
-    from PIL import Image
-
-    from curate.io.labelled import fashion_mnist_arrays
-
-    used = {o for o in pq.read_table(sample / "manifest.parquet", columns=["origin"])["origin"].to_pylist()
-            if o and o.startswith("fashion-mnist/train/")}
-    images, labels = fashion_mnist_arrays("train")
-    free = [i for i in range(len(labels)) if f"fashion-mnist/train/{i}" not in used]
-    per_class = count // 10
-    chosen = [i for c in range(10) for i in [j for j in free if labels[j] == c][:per_class]]
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    for i in chosen:
-        Image.fromarray(np.asarray(images[i], np.uint8), mode="L").save(folder / f"train-{i:05d}.png")
-    return str(folder)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sample", default=None, help="sample pool folder (default: $CURATE_DATA/sample)")
@@ -111,6 +87,7 @@ def main(argv=None) -> int:
     from curate import cli, paths, pipeline
     from curate import config as cfg
     from curate.runner import in_process_args
+    from curate.validate.bootstrap import bootstrapped_stages, write_seed_images
     from curate.validate.compare import CompareConfig, run_compare
     from curate.validate.crossfit import FilterTrainConfig, train_filters
 
@@ -165,16 +142,10 @@ def main(argv=None) -> int:
             ), log=lambda s: print(s, flush=True))
             timings["filter_train_s"] = time.perf_counter() - t
             t = time.perf_counter()
-            stages = {"capfilt": {
-                "filter_model": "", "filter_pretrained": str(out / "filter" / "filters.json"),
-                "captioner_model": "none", "keep_top_percent": args.capfilt_keep, "device": "cpu",
-            }}
-            if args.retrieve_seeds:
-                # embeddings from the first fold's filter: a CLIP trained from scratch on this pool
-                stages = {"embed": {"model": args.model, "pretrained": str(out / "filter" / "fold-0" / "model.pt"), "device": "cpu"},
-                          **stages,
-                          "retrieve": {"seed_images": write_seed_images(sample, out / "seeds", args.retrieve_seeds),
-                                       "neighbours": args.retrieve_neighbours, "device": "cpu"}}
+            # embeddings (if retrieving) from the first fold's filter: a CLIP trained from
+            # scratch on this pool
+            seeds = write_seed_images(sample, out / "seeds", args.retrieve_seeds) if args.retrieve_seeds else None
+            stages = bootstrapped_stages(out / "filter", args.model, args.capfilt_keep, seeds, args.retrieve_neighbours)
             curated_stats.append(pipeline.run(
                 cfg.from_dict({"input": str(first_pass / "kept"), "output": str(out / "curated"), "stages": stages}),
                 beam_args,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 
@@ -53,17 +54,21 @@ COMMANDS: dict[str, str] = {
 USER_ERRORS = (CurateError, ValueError, OSError)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser. Every subcommand is listed with its one-line help, but only `command`'s
+    own arguments are added (None: every command's): a command's arguments may import what
+    the command needs (Beam, torch), which `curate --help` and the other commands must not
+    pay for."""
     parser = argparse.ArgumentParser(
         prog="curate",
         description=(
             "Curate a web pool of (image URL, alt-text) pairs into a CLIP training set. "
             "Every stage is an Apache Beam transform: flags not listed here are Beam "
             "pipeline options (e.g. --runner=FlinkRunner --flink_master=host:8081); "
-            "without --runner the local multi-process FnApiRunner is used."
+            "without --runner the local FnApiRunner is used."
         ),
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's progress")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log Beam's and the libraries' INFO messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"curate.commands.{module_name}")
@@ -79,16 +84,26 @@ def build_parser() -> argparse.ArgumentParser:
             description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if hasattr(module, "add_arguments_for"):
-            module.add_arguments_for(name, p)
-        else:
-            module.add_arguments(p)
+        if command is None or command == name:
+            if hasattr(module, "add_arguments_for"):
+                module.add_arguments_for(name, p)
+            else:
+                module.add_arguments(p)
         p.set_defaults(_module=module, _name=name)
     return parser
 
 
-# Logged by Beam on import wherever the optional GCP client is missing: noise for a user.
-_IMPORT_NOISE = ("apitools not found",)
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (the first word after the top-level flags), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
+
+
+# Logged by Beam on import wherever the optional GCP client is missing, and by open_clip for
+# every model trained from scratch (train, train-filter, compare, the demo): noise for a user.
+_IMPORT_NOISE = ("apitools not found", "No pretrained weights loaded for model")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -102,6 +117,9 @@ def _configure_logging(verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
+        # The local runner's worker processes configure their own logging (INFO) from the
+        # pipeline options in this variable, which they inherit: WARNING and above there too.
+        os.environ.setdefault("PIPELINE_OPTIONS", '{"default_sdk_harness_log_level": "WARNING"}')
         for handler in root.handlers:
             handler.addFilter(lambda r: not r.getMessage().startswith(_IMPORT_NOISE))
         # A failing bundle is logged with its traceback by the runner in this process, and
@@ -125,15 +143,18 @@ def _verbose_flag(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging(_verbose_flag(argv))
-    parser = build_parser()
+    parser = build_parser(_command(argv) or "")
     args, beam_args = parser.parse_known_args(argv)
     stray = [a for a in beam_args if not a.startswith("-")]
     if stray and not getattr(args._module, "ACCEPTS_POSITIONAL", False):
         parser.error(f"unexpected arguments {stray} (Beam options start with --)")
+    from curate.progress import ProgressLine
+
     try:
-        if hasattr(args._module, "main_for"):
-            return int(args._module.main_for(args._name, args, beam_args) or 0)
-        return int(args._module.main(args, beam_args) or 0)
+        with ProgressLine():  # a live line while long local stages and training run
+            if hasattr(args._module, "main_for"):
+                return int(args._module.main_for(args._name, args, beam_args) or 0)
+            return int(args._module.main(args, beam_args) or 0)
     except Exception as e:  # noqa: BLE001  (sorted into user errors and bugs below)
         message = _user_message(e)
         if message is None:

@@ -408,6 +408,23 @@ STAGE_CONFIGS: dict[str, type] = {
 }
 
 
+# One line per stage for `curate --help` and the stage commands, here (not in curate.pipeline)
+# so that building the command line imports no Beam.
+STAGE_SUMMARIES: dict[str, str] = {
+    "ingest": "read a raw pool, give uids, drop malformed rows and exact duplicates",
+    "filter": "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list",
+    "dedup_text": "MinHash LSH clusters of near-duplicate alt-texts (text_cluster); only spam-size clusters are capped",
+    "balance": "MetaCLIP balancing: cap each query-list entry at t matches",
+    "download": "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused",
+    "dedup_images": "duplicate pairs: the same image (pixel sha256 or pHash) with a near-duplicate caption, or the same pixels under any caption",
+    "embed": "open_clip image embeddings through RunInference",
+    "decontaminate": "remove near-copies of an evaluation set (eval_overlap)",
+    "semdedup": "SemDeDup: k-means on embeddings, near-duplicates within clusters",
+    "capfilt": "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold",
+    "retrieve": "DINOv2 retrieval: keep each seed image's nearest pool images by embedding",
+}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: where the pool is, where outputs go, which stages run with what settings.

@@ -108,17 +108,17 @@ def _retrieve(c, run):
 
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
-    StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
-    StageSpec("filter", _filter, "text rules (DataComp basic), language id, MetaCLIP substring matching against the query list"),
-    StageSpec("dedup_text", _dedup_text, "MinHash LSH clusters of near-duplicate alt-texts (text_cluster); only spam-size clusters are capped"),
-    StageSpec("balance", _balance, "MetaCLIP balancing: cap each query-list entry at t matches"),
-    StageSpec("download", _download, "fetch images with img2dataset in shards: webdataset tars, status per pair, unsafe addresses refused"),
-    StageSpec("dedup_images", _dedup_images, "duplicate pairs: the same image (pixel sha256 or pHash) with a near-duplicate caption, or the same pixels under any caption"),
-    StageSpec("embed", _embed, "open_clip image embeddings through RunInference"),
-    StageSpec("decontaminate", _decontaminate, "remove near-copies of an evaluation set (eval_overlap)"),
-    StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
-    StageSpec("capfilt", _capfilt, "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold"),
-    StageSpec("retrieve", _retrieve, "DINOv2 retrieval: keep each seed image's nearest pool images by embedding"),
+    StageSpec("ingest", _ingest, cfg.STAGE_SUMMARIES["ingest"]),
+    StageSpec("filter", _filter, cfg.STAGE_SUMMARIES["filter"]),
+    StageSpec("dedup_text", _dedup_text, cfg.STAGE_SUMMARIES["dedup_text"]),
+    StageSpec("balance", _balance, cfg.STAGE_SUMMARIES["balance"]),
+    StageSpec("download", _download, cfg.STAGE_SUMMARIES["download"]),
+    StageSpec("dedup_images", _dedup_images, cfg.STAGE_SUMMARIES["dedup_images"]),
+    StageSpec("embed", _embed, cfg.STAGE_SUMMARIES["embed"]),
+    StageSpec("decontaminate", _decontaminate, cfg.STAGE_SUMMARIES["decontaminate"]),
+    StageSpec("semdedup", _semdedup, cfg.STAGE_SUMMARIES["semdedup"]),
+    StageSpec("capfilt", _capfilt, cfg.STAGE_SUMMARIES["capfilt"]),
+    StageSpec("retrieve", _retrieve, cfg.STAGE_SUMMARIES["retrieve"]),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
@@ -164,19 +164,42 @@ def _broken_files(table):
             yield row["source"], row["detail"]
 
 
-def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PCollection]:
+def build(
+    p: beam.Pipeline, config: cfg.PipelineConfig, resume_from: str | None = None
+) -> dict[str, beam.PCollection]:
     """Add the configured stages to pipeline `p`; returns the final kept and removed batches,
-    and the paths written (kept shards, removed shards, stats file)."""
+    and the paths written (kept shards, removed shards, stats file).
+
+    `resume_from`: a finished run of the first stages of `config` (see ``resume_point``):
+    the remaining stages read its kept/ shards, and its removed records and funnel join
+    this run's, so the outputs equal those of running every stage at once."""
     specs = _order(config.stages)
     files = None
-    if specs and specs[0].name == "ingest":
+    removed, stats = [], []
+    if resume_from:
+        done, prior = resume_point(config, resume_from)
+        specs = specs[len(done):]
+        batches = p | "ReadShards" >> shards.ReadShards(shards.join(resume_from, "kept"))
+        removed.append(p | "ReadRemoved" >> shards.ReadShards(shards.join(resume_from, "removed")))
+        stats.append(p | "PriorStats" >> beam.Create(prior["stages"]))
+        if done[0] == "ingest":
+            ingest = next(s for s in prior["stages"] if s["stage"] == "ingest")
+            skipped = [
+                {"path": f["path"], "reason": f["reason"]}
+                for f in prior.get("bad_files", [])
+                if f["problem"] == "skipped"
+            ]
+            files = {"in": ingest["files"]["in"], "skipped": skipped}
+        order = done + [s.name for s in specs]
+    elif specs and specs[0].name == "ingest":
         ingest = config.stages["ingest"]
-        read = ReadPool(config.input, ingest.batch_rows, ingest.skip_bad_files)
+        read = ReadPool(shards.resolve_input(config.input), ingest.batch_rows, ingest.skip_bad_files)
         files = {"in": read.files_in, "skipped": read.skipped}
         batches = p | "ReadPool" >> read
+        order = [s.name for s in specs]
     else:
-        batches = p | "ReadShards" >> shards.ReadShards(config.input)
-    removed, stats = [], []
+        batches = p | "ReadShards" >> shards.ReadShards(shards.resolve_input(config.input))
+        order = [s.name for s in specs]
     for spec in specs:
         stage = spec.build(config.stages[spec.name], config)
         out: StageOutput = batches | spec.name.title().replace("_", "") >> stage
@@ -202,7 +225,7 @@ def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PColle
         >> beam.Map(
             _write_stats,
             shards.join(config.output, "stats.json"),
-            [s.name for s in specs],
+            order,
             files,
             beam.pvalue.AsList(broken),
             beam.pvalue.AsList(kept_paths),
@@ -216,6 +239,48 @@ def build(p: beam.Pipeline, config: cfg.PipelineConfig) -> dict[str, beam.PColle
         "removed_paths": removed_paths,
         "stats_path": stats_path,
     }
+
+
+# Small side files a stage writes next to its shards; a resumed run copies the earlier
+# run's (the images/ folder stays where it is: kept pairs name their tars by full path).
+SIDE_FILES = ("balance.json", "capfilt.json")
+
+
+def resume_point(config: cfg.PipelineConfig, run_folder: str) -> tuple[list[str], dict]:
+    """(stages done, their stats) of `run_folder`, a finished run whose stages are the first
+    stages of `config` with the same settings; ``CurateError`` saying what differs if not."""
+    stats_path = shards.join(run_folder, "stats.json")
+    config_path = shards.join(run_folder, "config.yaml")
+    if not shards.exists(stats_path) or not shards.exists(config_path):
+        raise CurateError(
+            f"--resume-from {run_folder}: no stats.json and config.yaml there, so not a "
+            "finished run (rerun it, or start from the beginning)"
+        )
+    if run_folder.rstrip("/") == config.output.rstrip("/"):
+        raise CurateError(
+            f"--resume-from {run_folder} is the output folder: a run replaces its output's "
+            "shards, so continue into another --output"
+        )
+    earlier = cfg.from_dict(yaml.safe_load(shards.read_bytes(config_path)) or {})
+    done = [s.name for s in _order(earlier.stages)]
+    wanted = [s.name for s in _order(config.stages)]
+    if not done or wanted[: len(done)] != done:
+        raise CurateError(
+            f"--resume-from {run_folder} ran stages {done}, which are not the first stages "
+            f"of this config ({wanted})"
+        )
+    if len(done) == len(wanted):
+        raise CurateError(f"--resume-from {run_folder} already ran every stage of this config ({wanted})")
+    same = {k: v for k, v in cfg.to_dict(config).items() if k in ("input", "queries", "seed")}
+    same["stages"] = {k: v for k, v in cfg.to_dict(config)["stages"].items() if k in done}
+    had = {k: v for k, v in cfg.to_dict(earlier).items() if k in ("input", "queries", "seed", "stages")}
+    diff = _config_diff(had, same)
+    if diff:
+        raise CurateError(
+            f"--resume-from {run_folder} ran with other settings ({'; '.join(diff[:3])}): "
+            "continue a run with the settings it was started with"
+        )
+    return done, shards.read_json(stats_path)
 
 
 # Settings that name a file or folder: checked before the run (a missing checkpoint would
@@ -238,9 +303,10 @@ def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def preflight(config: cfg.PipelineConfig) -> None:
     """Raise ``CurateError`` for what would make the run fail, or mix runs, later."""
+    source = shards.resolve_input(config.input)
     for own in ("kept", "removed"):
         folder = shards.join(config.output, own)
-        if config.input.rstrip("/") == folder or config.input.startswith(folder + "/"):
+        if source.rstrip("/") == folder or source.startswith(folder + "/"):
             raise CurateError(
                 f"--input {config.input} is inside --output {config.output}: a run replaces "
                 f"its output's {own}/ shards; write to another --output"
@@ -279,19 +345,26 @@ def preflight(config: cfg.PipelineConfig) -> None:
             cfg.check_named_path(getattr(stage, field, None), f"stages.{name}.{field}")
 
 
-def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None) -> dict:
+def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None, resume_from: str | None = None) -> dict:
     """Run `config` to completion; returns the stats written to <output>/stats.json.
+    `resume_from`: an earlier run of its first stages to continue from (see ``build``).
 
     A user error (a bad input file, a missing query list...) raised inside a worker comes
     out as ``CurateError`` with the worker's message, whatever the runner's wrapping."""
-    from curate.runner import pipeline_options
+    from curate import progress
+    from curate.runner import input_bytes, pipeline_options
 
     preflight(config)
-    p = beam.Pipeline(options=pipeline_options(beam_args or []))
-    build(p, config)  # planning: its errors (bad values, bad input files) are raised as they are
+    progress.new_run()
+    source = shards.join(resume_from, "kept") if resume_from else shards.resolve_input(config.input)
+    p = beam.Pipeline(options=pipeline_options(beam_args or [], input_bytes(source)))
+    build(p, config, resume_from)  # planning: its errors (bad values, bad input files) are raised as they are
     shards.makedirs(config.output)
     shards.remove_run_outputs(config.output)
     shards.write_bytes(shards.join(config.output, "config.yaml"), cfg.dump(config).encode())
+    for name in SIDE_FILES if resume_from else ():
+        if shards.exists(shards.join(resume_from, name)):
+            shards.write_bytes(shards.join(config.output, name), shards.read_bytes(shards.join(resume_from, name)))
     try:
         p.run().wait_until_finish()
     except CurateError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
@@ -25,8 +26,30 @@ def _flag_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def beam_args(args: list[str]) -> list[str]:
-    """`args` with the local defaults filled in and runner aliases resolved."""
+# Below this many input bytes a local run needs no worker processes: starting them and
+# handing them ~20 bundles costs more than the work (a 10-row `curate ingest` took 28-35 s
+# with two worker processes under load, see README "Start-up cost"). Output is byte-identical
+# either way (tests/integration/test_parallelism.py); an explicit --direct_running_mode or
+# --direct_num_workers is always obeyed.
+SMALL_INPUT_BYTES = 1_000_000
+
+
+def input_bytes(pattern: str) -> int | None:
+    """Total size of the files a pool or shard pattern (path, glob or folder) names; None
+    when it cannot be listed (the run reports that with its own error)."""
+    from curate.io.pool import match_files
+
+    try:
+        paths = match_files(pattern)
+        results = FileSystems.match(paths)
+    except Exception:  # noqa: BLE001  (only a hint for choosing the runner mode)
+        return None
+    return sum(m.size_in_bytes for r in results for m in r.metadata_list)
+
+
+def beam_args(args: list[str], input_size: int | None = None) -> list[str]:
+    """`args` with the local defaults filled in and runner aliases resolved. `input_size`
+    (bytes, if known): under SMALL_INPUT_BYTES the local runner runs in this process."""
     args = list(args)
     runner = _flag_value(args, "--runner")
     if runner is None:
@@ -38,6 +61,9 @@ def beam_args(args: list[str]) -> list[str]:
         runner = RUNNER_ALIASES[runner]
         args.append(f"--runner={runner}")
     if runner == LOCAL_RUNNER:
+        chosen = _flag_value(args, "--direct_running_mode") or _flag_value(args, "--direct_num_workers")
+        if chosen is None and input_size is not None and input_size < SMALL_INPUT_BYTES:
+            return args + in_process_args()[1:]
         if _flag_value(args, "--direct_running_mode") is None:
             args.append("--direct_running_mode=multi_processing")
         if _flag_value(args, "--direct_num_workers") is None:
@@ -45,8 +71,8 @@ def beam_args(args: list[str]) -> list[str]:
     return args
 
 
-def pipeline_options(args: list[str] | None = None) -> PipelineOptions:
-    return PipelineOptions(beam_args(args or []))
+def pipeline_options(args: list[str] | None = None, input_size: int | None = None) -> PipelineOptions:
+    return PipelineOptions(beam_args(args or [], input_size))
 
 
 def in_process_args(num_workers: int = 1) -> list[str]:

@@ -38,7 +38,7 @@ def main(args, beam_args) -> int:
     from curate.io import export as io_export
     from curate.io import shards
     from curate.ops import export as ops
-    from curate.runner import pipeline_options
+    from curate.runner import input_bytes, pipeline_options
     from curate.transforms.export import ExportDataset
 
     config = ops.ExportConfig(**stage_values(args, ops.ExportConfig))
@@ -49,7 +49,7 @@ def main(args, beam_args) -> int:
     rows_per_parquet = ops.rows_for_target_bytes(per_row, int(config.target_parquet_mb * 1e6))
     summary_path = shards.join(args.output, "export_summary.json")
     shards.makedirs(args.output)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    with beam.Pipeline(options=pipeline_options(beam_args, input_bytes(kept))) as p:
         (
             p
             | "ReadKept" >> shards.ReadShards(kept)

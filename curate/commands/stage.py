@@ -18,12 +18,7 @@ with stage, reason, detail), <output>/stats.json (in, kept, removed by reason) a
 
 
 def _summary(name: str) -> str:
-    from curate.pipeline import STAGES
-
-    for spec in STAGES:
-        if spec.name == name.replace("-", "_"):
-            return spec.summary
-    return f"run the {name} stage"
+    return cfg.STAGE_SUMMARIES.get(_stage(name), f"run the {name} stage")
 
 
 def help_for(name: str) -> str:

@@ -54,6 +54,17 @@ def exists(path: str) -> bool:
     return FileSystems.exists(path)
 
 
+def resolve_input(path: str) -> str:
+    """An earlier run's output folder given as input means its kept/ shards (so that
+    `curate filter --input out/ingest` reads out/ingest/kept); anything else is unchanged."""
+    if any(c in path for c in "*?[") or path.endswith(".parquet"):
+        return path
+    kept = join(path, "kept")
+    if exists(join(kept, "*.parquet")) and not exists(join(path, "*.parquet")):
+        return kept
+    return path
+
+
 def remove_run_outputs(output: str) -> None:
     """Remove the shards and stats.json of an earlier attempt of a run into `output`: a run
     rewrites them all, and a killed attempt's partial files must not mix in."""

@@ -6,6 +6,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
+from curate import progress
 from curate.config import CapFiltConfig
 from curate.io import shards
 from curate.models.capfilt import CapFiltScorer
@@ -24,9 +25,11 @@ class AttachScoresFn(beam.DoFn):
 
     def process(self, result):
         out = result.inference
+        table = take_images(result.example)[0]
         kept, removed = ops.attach(
-            take_images(result.example)[0], out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
+            table, out.ok, out.clip_score, out.captions, out.synthetic_score, out.errors
         )
+        progress.advance(ops.STAGE, table.num_rows)
         for s in out.clip_score:
             self.clip_score.update(int(round(float(s) * 1000)))
         if out.captions is not None:

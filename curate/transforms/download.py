@@ -12,7 +12,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from curate import schema
+from curate import progress, schema
 from curate.config import DownloadConfig
 from curate.io import shards
 from curate.ops import download as ops
@@ -47,6 +47,7 @@ class DownloadShardFn(beam.DoFn):
         (self.skipped if result.skipped else self.downloaded).inc()
         self.seconds.update(int(result.seconds))
         kept, removed = ops.split_results(table, result.results)
+        progress.advance(ops.STAGE, table.num_rows)
         if kept.num_rows:
             yield kept
         if removed.num_rows:

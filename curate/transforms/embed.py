@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
+from curate import progress
 from curate.config import EmbedConfig
 from curate.models.clip import OpenClipImageEmbedder
 from curate.ops import embed as ops
@@ -15,6 +16,7 @@ from curate.transforms.base import ModelBatches, StageOutput, non_empty
 def _split(result):
     table, out = take_images(result.example)[0], result.inference
     kept, removed = ops.attach(table, out.ok, out.embeddings, out.errors)
+    progress.advance("embed", table.num_rows)
     if kept.num_rows:
         yield kept
     if removed.num_rows:

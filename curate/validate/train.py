@@ -17,6 +17,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from curate import progress
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -158,6 +160,7 @@ def train(config: TrainConfig, on_log=None) -> dict:
         if precision == "amp_bf16"
         else torch.autocast(device_type=device, enabled=False)
     )
+    progress.new_run()
     log_path = os.path.join(config.output, "log.jsonl")
     losses = []
     model.train()
@@ -190,6 +193,7 @@ def train(config: TrainConfig, on_log=None) -> dict:
                 ema.update(model, step=done)
             losses.append(float(loss.detach()))
             seen_since += images.shape[0]
+            progress.advance("train", images.shape[0], unit="samples")
             if done % config.log_every == 0 or done == total:
                 if device == "cuda":
                     torch.cuda.synchronize()

@@ -35,3 +35,29 @@ def test_every_command_has_a_one_line_summary():
 def test_unknown_positional_is_an_error(capsys):
     with pytest.raises(SystemExit):
         main(["ingest", "--input", "x", "--output", "y", "stray"])
+
+
+
+def _heavy_modules_after(argv: list[str]) -> list[str]:
+    """The heavy libraries imported by `curate <argv>` run in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from curate import cli\n"
+        f"try:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'apache_beam', 'torch', 'pyarrow', 'open_clip'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return eval(out.splitlines()[-1])  # noqa: S307  (our own print of a list of names)
+
+
+def test_top_level_help_imports_no_beam():
+    """`curate --help` builds the parser without Beam, torch or pyarrow (seconds of import
+    under load): each command's arguments are added only when that command is given."""
+    assert _heavy_modules_after(["--help"]) == []
+
+
+def test_a_stage_help_imports_no_beam():
+    assert "apache_beam" not in _heavy_modules_after(["filter", "--help"])

@@ -82,3 +82,34 @@ def test_embed_stage(tmp_path, beam_args, tiny, pool):
     emb = ops.embeddings_of(kept.sort_by("source_row"))
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=2e-3)
     np.testing.assert_allclose(emb, _reference(tiny, items), atol=2e-3)
+
+
+def test_progress_line_counts_the_stage_and_changes_no_output(tmp_path, beam_args, tiny, pool, monkeypatch):
+    """Under a ProgressLine the embed stage reports every input row (embedded or not) and
+    writes the same bytes as without one."""
+    import io
+
+    from curate import progress
+
+    table, _ = pool
+    pq.write_table(table, tmp_path / "in.parquet")
+    embed = cfg.EmbedConfig(model=tiny[0], pretrained=tiny[1], device="cpu", batch_size=8)
+    seen = []
+    real = progress.read_totals
+    monkeypatch.setattr(progress, "read_totals", lambda folder: seen.append(real(folder)) or seen[-1])
+    stream = io.StringIO()
+    for name in ("plain", "progress"):
+        run = cfg.PipelineConfig(input=str(tmp_path / "in.parquet"), output=str(tmp_path / name), stages={"embed": embed})
+        if name == "progress":
+            with progress.ProgressLine(stream, interval=0.0, tick=0.01):
+                pipeline.run(run, beam_args)
+                seen.append(real(progress.os.environ[progress.ENV]))
+        else:
+            pipeline.run(run, beam_args)
+    assert seen[-1]["embed"][:2] == ("pairs", 22)
+    assert "embed: " in stream.getvalue() and "pairs done" in stream.getvalue()
+    for sub in ("kept", "removed"):
+        a = sorted((tmp_path / "plain" / sub).iterdir())
+        b = sorted((tmp_path / "progress" / sub).iterdir())
+        assert [f.name for f in a] == [f.name for f in b]
+        assert [f.read_bytes() for f in a] == [f.read_bytes() for f in b]
