@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "semdedup": "stage",
     "capfilt": "stage",
     "retrieve": "stage",
+    "balance-clusters": "stage",
     "export": "export",
     "train": "train",
     "eval": "eval",

@@ -106,6 +106,12 @@ def _retrieve(c, run):
     return RetrieveBySeeds(c, run.stages.get("embed"))
 
 
+def _balance_clusters(c, run):
+    from curate.transforms.balance_clusters import BalanceByClusters
+
+    return BalanceByClusters(c, run.seed, shards.join(run.output, "balance_clusters.json"))
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, "read a raw pool, give uids, drop malformed rows and exact duplicates"),
@@ -119,6 +125,7 @@ STAGES: list[StageSpec] = [
     StageSpec("semdedup", _semdedup, "SemDeDup: k-means on embeddings, near-duplicates within clusters"),
     StageSpec("capfilt", _capfilt, "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold"),
     StageSpec("retrieve", _retrieve, "DINOv2 retrieval: keep each seed image's nearest pool images by embedding"),
+    StageSpec("balance_clusters", _balance_clusters, "hierarchical k-means balancing (Vo et al. 2024): thin the dense clusters of embeddings, keep the rare ones, to a target size"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
