@@ -412,7 +412,7 @@ class BalanceClustersConfig:
     target_size: int = field(default=0, metadata={"help": "pairs to keep (0: target_share of the pool); the paper sets a dataset size"})
     target_share: float = field(default=0.5, metadata={"help": "share of the pool to keep when target_size is 0 (no paper default: it fixes a size; half thins the head clusters without emptying them)"})
     clusters: tuple[int, ...] = field(default=(), metadata={"help": "clusters per level, finest first (paper: 10000000 500000 50000 10000 at 743M); empty: from the sample size, levels, leaf_size and branching"})
-    levels: int = field(default=2, metadata={"help": "levels when clusters is empty (paper: 4 at 743M images; 2 here: see the config's doc)"})
+    levels: int = field(default=2, metadata={"help": "levels when clusters is empty (paper: 4 at 743M images; at 10^3-10^6 pairs four levels would leave top clusters of one or two leaves, so 2)"})
     leaf_size: int = field(default=74, metadata={"help": "pairs per finest cluster when clusters is empty (paper: 743M / 10M = ~74)"})
     branching: int = field(default=5, metadata={"help": "clusters of a level per cluster of the next when clusters is empty (paper: 20, 10, 5 from the bottom up; 5, its top ratio, here)"})
     resample_steps: int = field(default=10, metadata={"help": "resampling k-means runs per level, each on the points closest to the centroids, about half of each cluster (paper: 10; it skips level 1 at 743M for cost only)"})

@@ -12,7 +12,7 @@ from curate.config import BalanceClustersConfig
 from curate.ops import balance_clusters as ops
 from curate.ops.embed import embeddings_of
 from curate.ops.semdedup import bottom_k, sample_keys
-from curate.transforms.base import CountRows, MergePartialsFn, StageOutput, non_empty
+from curate.transforms.base import CountRows, StageOutput, non_empty
 from curate.transforms.semdedup import BottomKFn
 
 
@@ -30,18 +30,17 @@ def _fit(sample, config: BalanceClustersConfig, seed: int) -> ops.Hierarchy | No
     return ops.fit(emb, clusters, config.resample_steps, config.kmeans_iters, seed)
 
 
-class SumCountsFn(MergePartialsFn):
-    """Members per leaf over the whole pool (inputs: per-batch counts of equal length)."""
-
-    def merge(self, partials):
-        return np.sum(partials, axis=0)
+def _leaf_rows(item):
+    leaf, table = item
+    return leaf, table.num_rows
 
 
-def _plan(counts, tree, pool_size: int, config: BalanceClustersConfig, seed: int):
+def _plan(leaf_rows: dict, tree, pool_size: int, config: BalanceClustersConfig, seed: int):
     if tree is None:
         return None
-    if counts is None:
-        counts = np.zeros(len(tree.centroids[0]), np.int64)
+    counts = np.zeros(len(tree.centroids[0]), np.int64)
+    for leaf, n in leaf_rows.items():
+        counts[leaf] = n
     target = ops.target_for(pool_size, config.target_size, config.target_share)
     per_level = ops.quotas(tree, counts, target, seed)
     sizes = tree.sizes(counts)
@@ -49,10 +48,8 @@ def _plan(counts, tree, pool_size: int, config: BalanceClustersConfig, seed: int
 
 
 class AssignFn(beam.DoFn):
-    """Batch → (leaf, rows of that leaf with ``cluster_path``) per leaf present, and, tagged,
-    the batch's members per leaf. Exact distances: a row's leaf does not depend on its batch."""
-
-    COUNTS = "counts"
+    """Batch → (leaf, rows of that leaf with ``cluster_path``) per leaf present. Exact
+    distances: a row's leaf does not depend on its batch."""
 
     def process(self, table, tree):
         if not table.num_rows:
@@ -61,7 +58,6 @@ class AssignFn(beam.DoFn):
         table = ops.with_paths(table, tree.paths(leaf))
         for c in np.unique(leaf):
             yield int(c), table.filter(pa.array(leaf == c))
-        yield beam.pvalue.TaggedOutput(self.COUNTS, np.bincount(leaf, minlength=len(tree.centroids[0])))
 
 
 class DecideLeafFn(beam.DoFn):
@@ -138,14 +134,16 @@ class BalanceByClusters(beam.PTransform):
             | "HierarchicalKMeans" >> beam.Map(_fit, c, self.seed)
         )
         tree_side = beam.pvalue.AsSingleton(tree)
-        assigned = pairs | "Assign" >> beam.ParDo(AssignFn(), tree_side).with_outputs(AssignFn.COUNTS, main="leaves")
+        leaves = pairs | "Assign" >> beam.ParDo(AssignFn(), tree_side)
         plan = (
-            assigned[AssignFn.COUNTS]
-            | "LeafSizes" >> beam.CombineGlobally(SumCountsFn())
+            leaves
+            | "LeafRows" >> beam.Map(_leaf_rows)
+            | "LeafSizes" >> beam.CombinePerKey(sum)
+            | "AsDict" >> beam.combiners.ToDict()
             | "Quotas" >> beam.Map(_plan, tree_side, beam.pvalue.AsSingleton(pool_size), c, self.seed)
         )
         out = (
-            assigned.leaves
+            leaves
             | "GroupByLeaf" >> beam.GroupByKey()
             | "DecideLeaves"
             >> beam.ParDo(DecideLeafFn(self.seed), beam.pvalue.AsSingleton(plan)).with_outputs(DecideLeafFn.REMOVED, main="kept")
