@@ -252,23 +252,37 @@ def path_text(path) -> str:
     return "/".join(str(int(p)) for p in path)
 
 
+def leaf_order(uids: list[str], seed: int) -> list[tuple[int, str]]:
+    """Per row its rank key within a leaf: (hash(uid, stage, seed), uid); a leaf keeps the
+    `quota` smallest."""
+    return list(zip(sample_keys(uids, seed, STAGE).tolist(), uids, strict=True))
+
+
+def smallest(items: list[tuple[int, str]], q: int) -> list[tuple[int, str]]:
+    """The q smallest rank keys, sorted: a mergeable, order-free summary of a leaf."""
+    return sorted(items)[:q]
+
+
 def keep_in_leaf(uids: list[str], quota: int, seed: int) -> np.ndarray:
-    """Mask of the `quota` members with the smallest hash(uid, stage, seed) (ties: uid)."""
-    keys = sample_keys(uids, seed, STAGE)
-    order = np.lexsort((np.array(uids, dtype=object).astype(str), keys))
-    keep = np.zeros(len(uids), bool)
-    keep[order[:quota]] = True
-    return keep
+    """Mask of the `quota` members with the smallest (hash(uid, stage, seed), uid)."""
+    order = leaf_order(uids, seed)
+    kept = set(smallest(order, quota))
+    return np.array([o in kept for o in order], bool)
 
 
-def decide_leaf(table: pa.Table, quota: int, seed: int):
-    """All the rows of one leaf (with ``cluster_path``) → (kept, removed
-    ``cluster_balanced_out`` with the path and the leaf's quota in the detail)."""
-    keep = keep_in_leaf(table["uid"].to_pylist(), quota, seed)
+def decide_batch(table: pa.Table, leaf: np.ndarray, seed: int, last_kept: dict, leaf_quota, leaf_size):
+    """(kept, removed ``cluster_balanced_out``) of a batch with ``cluster_path``: a row is
+    kept iff its rank key is at most its leaf's last kept key (``last_kept[leaf]``, the
+    quota-th smallest of the leaf over the whole pool). The detail names the cluster path
+    and the leaf's quota and size."""
+    order = leaf_order(table["uid"].to_pylist(), seed)
+    keep = np.array([int(c) in last_kept and o <= last_kept[int(c)] for o, c in zip(order, leaf, strict=True)], bool)
     idx = np.nonzero(~keep)[0]
     removed = table.take(pa.array(idx, pa.int64()))
-    n = table.num_rows
-    details = [f"cluster {path_text(p)}: {quota} of {n} kept" for p in removed["cluster_path"].to_pylist()]
+    details = [
+        f"cluster {path_text(p)}: {int(leaf_quota[leaf[i]])} of {int(leaf_size[leaf[i]])} kept"
+        for p, i in zip(removed["cluster_path"].to_pylist(), idx, strict=True)
+    ]
     return table.filter(pa.array(keep)), schema.removed(removed, STAGE, "cluster_balanced_out", details)
 
 

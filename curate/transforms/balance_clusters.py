@@ -5,14 +5,12 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam.metrics import Metrics
 
-from curate import schema
 from curate.config import BalanceClustersConfig
 from curate.ops import balance_clusters as ops
 from curate.ops.embed import embeddings_of
 from curate.ops.semdedup import bottom_k, sample_keys
-from curate.transforms.base import CountRows, StageOutput, non_empty
+from curate.transforms.base import CountRows, MergePartialsFn, StageOutput, non_empty
 from curate.transforms.semdedup import BottomKFn
 
 
@@ -30,17 +28,28 @@ def _fit(sample, config: BalanceClustersConfig, seed: int) -> ops.Hierarchy | No
     return ops.fit(emb, clusters, config.resample_steps, config.kmeans_iters, seed)
 
 
-def _leaf_rows(item):
-    leaf, table = item
-    return leaf, table.num_rows
+def _leaf_counts(table: pa.Table, tree) -> np.ndarray:
+    return np.bincount(_leaves(table), minlength=len(tree.centroids[0]))
 
 
-def _plan(leaf_rows: dict, tree, pool_size: int, config: BalanceClustersConfig, seed: int):
+def _leaves(table: pa.Table) -> np.ndarray:
+    """The leaf of each row: the last element of its ``cluster_path``."""
+    paths = table["cluster_path"].combine_chunks()
+    return np.asarray(paths.flatten().to_numpy(zero_copy_only=False)).reshape(len(paths), -1)[:, -1].astype(np.int64)
+
+
+class SumCountsFn(MergePartialsFn):
+    """Members per leaf over the whole pool (inputs: per-batch counts of equal length)."""
+
+    def merge(self, partials):
+        return np.sum(partials, axis=0)
+
+
+def _plan(counts, tree, pool_size: int, config: BalanceClustersConfig, seed: int):
     if tree is None:
         return None
-    counts = np.zeros(len(tree.centroids[0]), np.int64)
-    for leaf, n in leaf_rows.items():
-        counts[leaf] = n
+    if counts is None:
+        counts = np.zeros(len(tree.centroids[0]), np.int64)
     target = ops.target_for(pool_size, config.target_size, config.target_share)
     per_level = ops.quotas(tree, counts, target, seed)
     sizes = tree.sizes(counts)
@@ -48,30 +57,48 @@ def _plan(leaf_rows: dict, tree, pool_size: int, config: BalanceClustersConfig, 
 
 
 class AssignFn(beam.DoFn):
-    """Batch → (leaf, rows of that leaf with ``cluster_path``) per leaf present. Exact
-    distances: a row's leaf does not depend on its batch."""
+    """Batch → the batch with ``cluster_path`` (exact distances: a row's leaf does not
+    depend on its batch)."""
 
     def process(self, table, tree):
-        if not table.num_rows:
-            return
-        leaf, _ = ops.nearest(embeddings_of(table), tree.centroids[0])
-        table = ops.with_paths(table, tree.paths(leaf))
-        for c in np.unique(leaf):
-            yield int(c), table.filter(pa.array(leaf == c))
+        if table.num_rows:
+            leaf, _ = ops.nearest(embeddings_of(table), tree.centroids[0])
+            yield ops.with_paths(table, tree.paths(leaf))
 
 
-class DecideLeafFn(beam.DoFn):
+def _local_smallest(table: pa.Table, plan, seed: int):
+    """Per leaf of the batch with a quota q > 0: (leaf, (q, its q smallest rank keys here))."""
+    leaf = _leaves(table)
+    order = ops.leaf_order(table["uid"].to_pylist(), seed)
+    quota = plan["quotas"][0]
+    for c in np.unique(leaf):
+        q = int(quota[c])
+        if q:
+            yield int(c), (q, ops.smallest([order[i] for i in np.nonzero(leaf == c)[0]], q))
+
+
+class SmallestKeysFn(MergePartialsFn):
+    """Per leaf, the pool-wide q smallest rank keys (inputs: (q, sorted keys) per batch)."""
+
+    def merge(self, partials):
+        q = partials[0][0]
+        return q, ops.smallest([k for _, keys in partials for k in keys], q)
+
+
+def _last_kept(item):
+    leaf, (_, keys) = item
+    return leaf, keys[-1]
+
+
+class DecideFn(beam.DoFn):
     REMOVED = "removed"
 
     def __init__(self, seed: int):
         self.seed = seed
 
-    def process(self, item, plan):
-        leaf, tables = item
-        table = schema.concat(tables)
-        quota = int(plan["quotas"][0][leaf])
-        Metrics.distribution(ops.STAGE, "leaf_size").update(table.num_rows)
-        kept, removed = ops.decide_leaf(table, quota, self.seed)
+    def process(self, table, plan, last_kept):
+        leaf = _leaves(table)
+        kept, removed = ops.decide_batch(table, leaf, self.seed, last_kept, plan["quotas"][0], plan["sizes"][0])
         if kept.num_rows:
             yield kept
         if removed.num_rows:
@@ -114,9 +141,10 @@ class BalanceByClusters(beam.PTransform):
     allow (small clusters whole, large ones cut to an equal share). Removed:
     ``cluster_balanced_out`` with the path and the leaf's quota in the detail. Global facts
     are computed once: the centroids from k-means on a hash-ordered sample (a combiner),
-    the members per leaf from a combiner, the quotas top-down from those; all are side
-    inputs. Assignment is exact and the pairs a leaf keeps are the smallest hash(uid, stage,
-    seed), so the output is the same on any runner, worker count and batching."""
+    the members per leaf from a combiner, the quotas top-down from those, and per leaf the
+    quota-th smallest (hash(uid, stage, seed), uid) from a per-leaf combiner that holds at
+    most the quota's keys (no rows are shuffled); all are side inputs. Assignment is exact,
+    so the output is the same on any runner, worker count and batching."""
 
     def __init__(self, config: BalanceClustersConfig = BalanceClustersConfig(), seed: int = 0, summary_path: str | None = None):
         super().__init__()
@@ -134,19 +162,22 @@ class BalanceByClusters(beam.PTransform):
             | "HierarchicalKMeans" >> beam.Map(_fit, c, self.seed)
         )
         tree_side = beam.pvalue.AsSingleton(tree)
-        leaves = pairs | "Assign" >> beam.ParDo(AssignFn(), tree_side)
+        assigned = pairs | "Assign" >> beam.ParDo(AssignFn(), tree_side)
         plan = (
-            leaves
-            | "LeafRows" >> beam.Map(_leaf_rows)
-            | "LeafSizes" >> beam.CombinePerKey(sum)
-            | "AsDict" >> beam.combiners.ToDict()
+            assigned
+            | "LeafCounts" >> beam.Map(_leaf_counts, tree_side)
+            | "LeafSizes" >> beam.CombineGlobally(SumCountsFn())
             | "Quotas" >> beam.Map(_plan, tree_side, beam.pvalue.AsSingleton(pool_size), c, self.seed)
         )
-        out = (
-            leaves
-            | "GroupByLeaf" >> beam.GroupByKey()
-            | "DecideLeaves"
-            >> beam.ParDo(DecideLeafFn(self.seed), beam.pvalue.AsSingleton(plan)).with_outputs(DecideLeafFn.REMOVED, main="kept")
+        plan_side = beam.pvalue.AsSingleton(plan)
+        last_kept = (
+            assigned
+            | "LocalSmallest" >> beam.FlatMap(_local_smallest, plan_side, self.seed)
+            | "SmallestPerLeaf" >> beam.CombinePerKey(SmallestKeysFn())
+            | "LastKept" >> beam.Map(_last_kept)
+        )
+        out = assigned | "Decide" >> beam.ParDo(DecideFn(self.seed), plan_side, beam.pvalue.AsDict(last_kept)).with_outputs(
+            DecideFn.REMOVED, main="kept"
         )
         if self.summary_path:
             plan | "WriteSummary" >> beam.Map(_write_summary, tree_side, self.summary_path)
