@@ -42,11 +42,17 @@ def composition(args) -> None:
     curated = downloaded(shards.read_table(shards.join(args.curated, "kept", "*.parquet")))
     pool = downloaded(shards.read_table(shards.join(args.pool, "kept", "*.parquet")))
     sets = {"curated": curated, f"random (seed {args.seed})": random_subset(pool, curated.num_rows, args.seed), "pool": pool}
+    if args.before:  # the curated set before its last stage: what that stage kept and removed
+        removed = shards.read_table(shards.join(args.curated, "removed", "*.parquet"))
+        gone = [u for u, s in zip(removed["uid"].to_pylist(), removed["stage"].to_pylist(), strict=True) if s == args.before]
+        sets = {f"curated before {args.before}": curated["uid"].to_pylist() + gone, **sets}
     for name, table in sets.items():
-        rows = [by_uid[u] for u in table["uid"].to_pylist()]
+        uids = table if isinstance(table, list) else table["uid"].to_pylist()
+        rows = [by_uid[u] for u in uids]
         fashion = [r for r in rows if r["kind"] == "fashion"]
         labels = Counter(r["label"] for r in fashion)
         print(f"{name}: {len(rows)} pairs; by kind {dict(Counter(r['kind'] for r in rows).most_common())}")
+        print(f"  all pairs by defect {dict(Counter(r['defect'] for r in rows).most_common())}")
         print(f"  fashion pairs by defect {dict(Counter(r['defect'] for r in fashion).most_common())}")
         print(f"  fashion pairs by label {[labels.get(i, 0) for i in range(10)]}")
 
@@ -104,6 +110,7 @@ def main(argv=None) -> int:
     c = sub.add_parser("composition")
     c.add_argument("--sample", required=True)
     c.add_argument("--curated", required=True)
+    c.add_argument("--before", default=None, help="also the curated set before this stage (its kept + its removed rows)")
     c.add_argument("--pool", required=True)
     c.add_argument("--seed", type=int, default=0)
     k = sub.add_parser("per-class")

@@ -4,6 +4,11 @@ the same-seed differences, and over all pools the mean gap in units of the root 
 of the arms' stds and the same-seed differences' mean, std and t statistic.
 
     .venv/bin/python benchmarks/compare_pools.py benchmarks/results/compare_retrieve_seed*_2026-11-29.json
+    .venv/bin/python benchmarks/compare_pools.py --bar benchmarks/results/compare_clusters_seed*_2026-11-30.json
+
+`--metric M` summarises another metric; `--bar` checks issue 17's pre-registered bar per pool
+(benchmarks/results/compare_clusters_preregistered_2026-11-30.md): curated - random > 2 seed
+std on at least two of BAR_METRICS and >= -1 std on the third.
 """
 
 from __future__ import annotations
@@ -13,10 +18,33 @@ import statistics
 import sys
 
 METRIC = "zeroshot/fashion-mnist/top1"
+BAR_METRICS = ("zeroshot/fashion-mnist/top1", "zeroshot/mnist/top1", "retrieval/emoji:google/image_to_text_R@5")
+
+
+def bar(doc: dict) -> tuple[bool, list[str]]:
+    """Issue 17's bar on one pool: (met, one line per metric with the gap and per-seed values)."""
+    lines, in_std = [], []
+    for metric in BAR_METRICS:
+        cur = [100 * v for v in doc["summary"]["curated"][metric]["values"]]
+        rnd = [100 * v for v in doc["summary"]["random"][metric]["values"]]
+        gap = statistics.mean(cur) - statistics.mean(rnd)
+        sd = max(statistics.stdev(cur), statistics.stdev(rnd))
+        in_std.append(gap / sd if sd > 0 else float("inf"))
+        lines.append(f"  {metric}: curated {' '.join(f'{v:.1f}' for v in cur)} | random {' '.join(f'{v:.1f}' for v in rnd)}"
+                     f" | gap {gap:+.1f} = {in_std[-1]:+.2f} std")
+    ranked = sorted(in_std, reverse=True)
+    return ranked[1] > 2 and ranked[2] >= -1, lines
 
 
 def main(argv=None) -> int:
-    paths = (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    metric = METRIC
+    if "--metric" in args:
+        i = args.index("--metric")
+        metric = args[i + 1]
+        del args[i : i + 2]
+    check_bar = "--bar" in args
+    paths = [a for a in args if a != "--bar"]
     if not paths:
         print(__doc__)
         return 2
@@ -24,7 +52,11 @@ def main(argv=None) -> int:
     for path in paths:
         with open(path) as f:
             doc = json.load(f)
-        values = {arm: [100 * v for v in doc["summary"][arm][METRIC]["values"]] for arm in doc["summary"]}
+        if check_bar:
+            met, lines = bar(doc)
+            print(f"{path}: sizes {doc['sizes']}; bar {'MET' if met else 'NOT met'}")
+            print("\n".join(lines))
+        values = {arm: [100 * v for v in doc["summary"][arm][metric]["values"]] for arm in doc["summary"]}
         cur, rnd = values["curated"], values["random"]
         gap = statistics.mean(cur) - statistics.mean(rnd)
         sd = max(statistics.stdev(cur), statistics.stdev(rnd))

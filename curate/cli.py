@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "semdedup": "stage",
     "capfilt": "stage",
     "retrieve": "stage",
+    "balance-clusters": "stage",
     "export": "export",
     "train": "train",
     "eval": "eval",

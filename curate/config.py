@@ -392,6 +392,47 @@ class RetrieveConfig:
         _check(self.device == "auto" or self.device.startswith(("cpu", "cuda")), "retrieve.device", "auto, cpu or cuda[:n]", self.device)
 
 
+@dataclass(frozen=True)
+class BalanceClustersConfig:
+    """Stage `balance_clusters`: task-agnostic balancing by hierarchical k-means (Vo et al.
+    2024, facebookresearch/ssl-data-curation), on the `embedding` column (stage embed).
+
+    Hierarchical k-means (L2, FAISS; GPU when FAISS sees one) learned on a hash-chosen
+    sample, with the paper's resampling steps at every level; every pair assigned to its
+    leaf (its `cluster_path`); then the target size is split top-down, each cluster getting
+    an equal share capped at its size, and each leaf keeps its quota by hash(uid, stage,
+    seed). Head concepts are thinned, the long tail kept whole; no seed set. Removed:
+    `cluster_balanced_out` (detail: the cluster path, the leaf's quota and size).
+
+    Scale: the paper clusters 743M images in 4 levels (10M / 500K / 50K / 10K clusters: ~74
+    images a leaf, then 20, 10 and 5 children a cluster). At 10^3 - 10^6 pairs four levels
+    would leave top clusters of one or two leaves, so the default is 2 levels of ~74-pair
+    leaves and 5 leaves a top cluster (the paper's top ratio)."""
+
+    target_size: int = field(default=0, metadata={"help": "pairs to keep (0: target_share of the pool); the paper sets a dataset size"})
+    target_share: float = field(default=0.5, metadata={"help": "share of the pool to keep when target_size is 0 (no paper default: it fixes a size; half thins the head clusters without emptying them)"})
+    clusters: tuple[int, ...] = field(default=(), metadata={"help": "clusters per level, finest first (paper: 10000000 500000 50000 10000 at 743M); empty: from the sample size, levels, leaf_size and branching"})
+    levels: int = field(default=2, metadata={"help": "levels when clusters is empty (paper: 4 at 743M images; at 10^3-10^6 pairs four levels would leave top clusters of one or two leaves, so 2)"})
+    leaf_size: int = field(default=74, metadata={"help": "pairs per finest cluster when clusters is empty (paper: 743M / 10M = ~74)"})
+    branching: int = field(default=5, metadata={"help": "clusters of a level per cluster of the next when clusters is empty (paper: 20, 10, 5 from the bottom up; 5, its top ratio, here)"})
+    resample_steps: int = field(default=10, metadata={"help": "resampling k-means runs per level, each on the points closest to the centroids, about half of each cluster (paper: 10; it skips level 1 at 743M for cost only)"})
+    kmeans_iters: int = field(default=50, metadata={"help": "iterations of each k-means run (paper: 50)"})
+    sample_size: int = field(default=100_000, metadata={"help": "embeddings (a hash-ordered sample of the pool) the centroids are learned on; every pair is then assigned"})
+
+    def __post_init__(self):
+        object.__setattr__(self, "clusters", tuple(int(k) for k in self.clusters))
+        _check(self.target_size >= 0, "balance_clusters.target_size", ">= 0", self.target_size)
+        _check(0.0 < self.target_share <= 1.0, "balance_clusters.target_share", "in (0, 1]", self.target_share)
+        _check(all(k >= 1 for k in self.clusters), "balance_clusters.clusters", "positive cluster counts", self.clusters)
+        _check(list(self.clusters) == sorted(self.clusters, reverse=True), "balance_clusters.clusters", "finest level first (non-increasing counts)", self.clusters)
+        _check(1 <= self.levels <= 8, "balance_clusters.levels", "in 1..8", self.levels)
+        _check(self.leaf_size >= 1, "balance_clusters.leaf_size", ">= 1", self.leaf_size)
+        _check(self.branching >= 2, "balance_clusters.branching", ">= 2", self.branching)
+        _check(self.resample_steps >= 0, "balance_clusters.resample_steps", ">= 0", self.resample_steps)
+        _check(self.kmeans_iters >= 1, "balance_clusters.kmeans_iters", ">= 1", self.kmeans_iters)
+        _check(self.sample_size >= 1, "balance_clusters.sample_size", ">= 1", self.sample_size)
+
+
 # Stage name -> config class. Stages add themselves here; curate.pipeline.STAGES orders them.
 STAGE_CONFIGS: dict[str, type] = {
     "ingest": IngestConfig,
@@ -405,6 +446,7 @@ STAGE_CONFIGS: dict[str, type] = {
     "semdedup": SemDedupConfig,
     "capfilt": CapFiltConfig,
     "retrieve": RetrieveConfig,
+    "balance_clusters": BalanceClustersConfig,
 }
 
 
@@ -422,6 +464,7 @@ STAGE_SUMMARIES: dict[str, str] = {
     "semdedup": "SemDeDup: k-means on embeddings, near-duplicates within clusters",
     "capfilt": "CapFilt: CoCa synthetic captions, CLIP scores of web and synthetic captions, global threshold",
     "retrieve": "DINOv2 retrieval: keep each seed image's nearest pool images by embedding",
+    "balance_clusters": "hierarchical k-means balancing (Vo et al. 2024): thin the dense clusters of embeddings, keep the rare ones, to a target size",
 }
 
 

@@ -106,6 +106,12 @@ def _retrieve(c, run):
     return RetrieveBySeeds(c, run.stages.get("embed"))
 
 
+def _balance_clusters(c, run):
+    from curate.transforms.balance_clusters import BalanceByClusters
+
+    return BalanceByClusters(c, run.seed, shards.join(run.output, "balance_clusters.json"))
+
+
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
     StageSpec("ingest", _ingest, cfg.STAGE_SUMMARIES["ingest"]),
@@ -119,6 +125,7 @@ STAGES: list[StageSpec] = [
     StageSpec("semdedup", _semdedup, cfg.STAGE_SUMMARIES["semdedup"]),
     StageSpec("capfilt", _capfilt, cfg.STAGE_SUMMARIES["capfilt"]),
     StageSpec("retrieve", _retrieve, cfg.STAGE_SUMMARIES["retrieve"]),
+    StageSpec("balance_clusters", _balance_clusters, cfg.STAGE_SUMMARIES["balance_clusters"]),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

@@ -67,6 +67,8 @@ OPTIONAL_FIELDS: tuple[pa.Field, ...] = (
     # retrieve
     pa.field("seed_cosine", pa.float32()),  # cosine to the nearest seed image
     pa.field("seed_rank", pa.int32()),  # best rank in any seed's neighbour list (1 = nearest); null: none
+    # balance_clusters
+    pa.field("cluster_path", pa.list_(pa.int32())),  # hierarchical k-means clusters, top level first, leaf last
 )
 
 PAIR_FIELDS: tuple[pa.Field, ...] = CORE_FIELDS + OPTIONAL_FIELDS

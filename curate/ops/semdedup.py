@@ -33,11 +33,11 @@ def normalise(emb: np.ndarray) -> np.ndarray:
     return emb / np.maximum(norms, 1e-12)
 
 
-def sample_keys(uids: list[str], seed: int) -> np.ndarray:
+def sample_keys(uids: list[str], seed: int, stage: str = STAGE) -> np.ndarray:
     """uint64 per uid from a hash of (uid, stage, seed): the sample is the smallest keys."""
     out = np.empty(len(uids), dtype=np.uint64)
     for i, uid in enumerate(uids):
-        d = hashlib.blake2b(f"{uid}\x00{STAGE}\x00{seed}".encode(), digest_size=8).digest()
+        d = hashlib.blake2b(f"{uid}\x00{stage}\x00{seed}".encode(), digest_size=8).digest()
         out[i] = int.from_bytes(d, "big")
     return out
 

@@ -163,8 +163,8 @@ MANIFEST_COLUMNS = {
     "url": "as in the pool (null for missing_url)",
     "text": "as in the pool",
     "uid": "schema.make_uid(normalised url, text); null where ingest rejects the URL",
-    "kind": "clipart | emoji_google | emoji_twitter | openmoji | fashion",
-    "concept": "clipart file id, emoji unified codepoint, or Fashion-MNIST class name",
+    "kind": "clipart | emoji_google | emoji_twitter | openmoji | fashion | digits",
+    "concept": "clipart file id, emoji unified codepoint, Fashion-MNIST class name, or the digit",
     "label": "Fashion-MNIST class index (null for other kinds)",
     "origin": "the source file or dataset index the image came from",
     "image": "file under images/ the URL's route is based on",
@@ -210,6 +210,8 @@ def _caption(item: sources.Item, rng: random.Random) -> str:
     m = item.meta
     if item.kind == "fashion":
         return captions.fashion_caption(item.label, m["mean_foreground"], rng)
+    if item.kind == "digits":
+        return captions.digit_caption(m["digit"], rng)
     if item.kind == "clipart":
         return captions.clipart_caption(m["title"], m["keywords"], m["description"], rng)
     if item.kind == "openmoji":
@@ -217,8 +219,19 @@ def _caption(item: sources.Item, rng: random.Random) -> str:
     return captions.emoji_caption(m["label"], m["tags"], m["short_name"], m["vendor"], rng)
 
 
-def _kind_counts(n_base: int) -> dict[str, int]:
-    counts = {k: round(share * n_base) for k, share in KIND_SHARES.items()}
+def kind_shares(digits_share: float = 0.0) -> dict[str, float]:
+    """KIND_SHARES, or with handwritten digits taking `digits_share` of the base rows and
+    the other kinds scaled down to the rest (zero-shot MNIST needs digit pages to learn from;
+    the default pool has none, so that its earlier measurements stay reproducible)."""
+    if not 0.0 <= digits_share < 1.0:
+        raise ValueError(f"digits_share must be in [0, 1), got {digits_share!r}")
+    if digits_share == 0.0:
+        return dict(KIND_SHARES)
+    return {**{k: v * (1.0 - digits_share) for k, v in KIND_SHARES.items()}, "digits": digits_share}
+
+
+def _kind_counts(n_base: int, shares: dict[str, float] = KIND_SHARES) -> dict[str, int]:
+    counts = {k: round(share * n_base) for k, share in shares.items()}
     counts["clipart"] += n_base - sum(counts.values())
     return counts
 
@@ -248,20 +261,23 @@ def _pick_items(counts: dict[str, int], n_pairs: int, seed: int):
         sources.fashion_item(i, images[i], int(labels[i]), captions.FASHION_CLASSES[labels[i]])
         for i in idx
     ]
+    if counts.get("digits"):
+        items["digits"] = rng.sample(sources.digit_items(), counts["digits"])
     spare = {"images": images, "labels": labels, "used": set(idx)}
     return items, pairs, spare
 
 
-def _assemble(size: int, seed: int):
+def _assemble(size: int, seed: int, digits_share: float = 0.0):
     counts = defect_counts(size)
     n_derived = counts["exact_duplicate"] + counts["reposted_pair"] + counts["duplicate_image"]
     n_pairs = max(1, round(NATURAL_CLIPART_PAIR_RATE * size / 2))
     n_base = size - n_derived
-    items, pairs, _ = _pick_items(_kind_counts(n_base), n_pairs, seed)
+    shares = kind_shares(digits_share)
+    items, pairs, _ = _pick_items(_kind_counts(n_base, shares), n_pairs, seed)
 
     rng = _rng(seed, "captions")
     base: list[_Row] = []
-    for kind in KIND_SHARES:
+    for kind in shares:
         base.extend(_Row(it, _caption(it, rng)) for it in items[kind])
     pair_rows: list[_Row] = []
     for pid, (a, b) in enumerate(pairs):
@@ -466,6 +482,7 @@ def build_sample(
     port: int = DEFAULT_PORT,
     refused_port: int = REFUSED_PORT,
     host: str = DEFAULT_HOST,
+    digits_share: float = 0.0,
 ) -> dict:
     """Build the sample pool into `output_dir` (see the module docstring); returns the
     manifest.json contents. Replaces an earlier build's images/ in the same folder."""
@@ -481,7 +498,7 @@ def build_sample(
         shutil.rmtree(images)
     images.mkdir(parents=True)
 
-    rows = _assemble(size, seed)
+    rows = _assemble(size, seed, digits_share)
     base_url = f"http://{host}:{port}"
     _finish_urls(rows, base_url, refused_port)
 
@@ -523,7 +540,8 @@ def build_sample(
     })
     (out / "pool.parquet").write_bytes(_parquet_bytes(pool))
     (out / "manifest.parquet").write_bytes(_parquet_bytes(manifest))
-    doc = summary(manifest, size=size, seed=seed, host=host, port=port, refused_port=refused_port)
+    extra = {"digits_share": digits_share} if digits_share else {}  # default manifests unchanged
+    doc = summary(manifest, size=size, seed=seed, host=host, port=port, refused_port=refused_port, **extra)
     (out / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return doc
 
@@ -552,7 +570,7 @@ def summary(manifest: pa.Table, **settings) -> dict:
         "slow_seconds": DEFAULT_SLOW_SECONDS,
         "redirect_chain": REDIRECT_CHAIN,
         "kinds": _count(manifest["kind"].to_pylist()),
-        "kind_shares": KIND_SHARES,
+        "kind_shares": kind_shares(settings.get("digits_share", 0.0)),
         "fashion_classes": {captions.FASHION_CLASSES[k]: v for k, v in _count(fashion_labels).items()},
         "defects": defects,
         "defect_shares": {k: round(v / n, 4) for k, v in defects.items()},

@@ -163,6 +163,25 @@ def fashion_caption(label: int, mean_foreground: float, rng: random.Random) -> s
     return text
 
 
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def digit_caption(digit: int, rng: random.Random) -> str:
+    """A handwriting dataset or tutorial page's alt-text for a scanned digit, e.g.
+    "handwritten digit 7" or "the number seven written by hand (7)"."""
+    word = DIGIT_WORDS[digit]
+    template = rng.randrange(5)
+    if template == 0:
+        return f"handwritten digit {digit}"
+    if template == 1:
+        return f"the number {word} written by hand ({digit})"
+    if template == 2:
+        return f"scan of a handwritten {digit}"
+    if template == 3:
+        return f"{digit} - handwritten numeral {word}"
+    return f"digit {digit} handwriting sample"
+
+
 def clipart_caption(title: str, keywords: list[str], description: str, rng: random.Random) -> str:
     """A gallery's alt-text from the SVG's own RDF metadata, kept as noisy as it is."""
     title = " ".join(title.split())

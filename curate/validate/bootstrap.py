@@ -44,20 +44,24 @@ def filter_paths(filter_dir) -> dict[str, str]:
 
 
 def bootstrapped_stages(
-    filter_dir, model: str, capfilt_keep: float, seeds: str | None = None, neighbours: int = 4
+    filter_dir, model: str, capfilt_keep: float, seeds: str | None = None, neighbours: int = 4,
+    balance_clusters: bool = False,
 ) -> dict[str, dict]:
     """Stage settings of the second pass (as in a pipeline config's `stages`): capfilt with
     the cross-fitted filters in `filter_dir` (no captioner: a CoCa cannot be pretrained
     here), keeping the top `capfilt_keep` percent by CLIP score; with `seeds` (a folder of
     seed images) also embed with the first filter's image tower and retrieve `neighbours`
-    pool images per seed."""
+    pool images per seed; with `balance_clusters` embed the same way and balance by
+    hierarchical k-means (default settings) last."""
     paths = filter_paths(filter_dir)
     stages: dict[str, dict] = {"capfilt": {
         "filter_model": "", "filter_pretrained": paths["filters"],
         "captioner_model": "none", "keep_top_percent": capfilt_keep, "device": "cpu",
     }}
+    if seeds or balance_clusters:
+        stages = {"embed": {"model": model, "pretrained": paths["tower"], "device": "cpu"}, **stages}
     if seeds:
-        stages = {"embed": {"model": model, "pretrained": paths["tower"], "device": "cpu"},
-                  **stages,
-                  "retrieve": {"seed_images": seeds, "neighbours": neighbours, "device": "cpu"}}
+        stages["retrieve"] = {"seed_images": seeds, "neighbours": neighbours, "device": "cpu"}
+    if balance_clusters:
+        stages["balance_clusters"] = {}
     return stages

@@ -80,3 +80,32 @@ def test_retrieve_four_workers_equal_one_worker_and_the_reference(tmp_path, beam
     assert four == run("one", beam_args) == expected
     assert 3 <= len(expected) <= 24
     assert_same_output(tmp_path / "four", tmp_path / "one")
+
+
+def test_balance_clusters_four_workers_equal_one_worker_and_the_reference(tmp_path, beam_args):
+    """Stage balance_clusters' centroids, leaf sizes and quotas are global facts (combiners,
+    side inputs): 40 input files read by four worker processes keep the same pairs, byte for
+    byte, as one worker, and the pairs the slow reference keeps."""
+    from curate import config as cfg
+    from curate.io.shards import read_table
+    from curate.ops import balance_clusters as ops
+    from curate.ops import embed as embed_ops
+    from tests.transforms.test_balance_clusters import (
+        SEED,
+        pool_table,
+        reference_tree,
+        run,
+        write_files,
+    )
+    from tests.unit.test_balance_clusters_ops import mixture
+
+    emb, _ = mixture([300, 100, 30, 8], seed=2)
+    table = pool_table(emb)
+    inp = write_files(table, tmp_path / "in", 11)  # 40 files
+    conf = cfg.BalanceClustersConfig(target_size=120, clusters=(10, 4), kmeans_iters=20)
+    four = [f"--runner={LOCAL_RUNNER}", "--direct_running_mode=multi_processing", "--direct_num_workers=4"]
+    assert run(inp, tmp_path / "four", conf, four, rows_per_shard=50) == run(inp, tmp_path / "one", conf, beam_args, rows_per_shard=50)
+    assert_same_output(tmp_path / "four", tmp_path / "one")
+    kept = set(read_table(str(tmp_path / "four" / "kept" / "*.parquet"))["uid"].to_pylist())
+    expected = ops.balance_reference(embed_ops.embeddings_of(table), table["uid"].to_pylist(), reference_tree(table, conf), 120, SEED)
+    assert len(kept) == 120 and kept == expected

@@ -196,3 +196,21 @@ def test_ingest_removes_exactly_what_the_manifest_predicts(built, tmp_path, beam
 def test_too_small_is_refused(tmp_path):
     with pytest.raises(ValueError, match="size"):
         b.build_sample(tmp_path, size=10)
+
+
+def test_digits_share_adds_digit_pages_the_mnist_eval_never_sees(built, tmp_path):
+    _, default_doc, _ = built
+    assert "digits" not in default_doc["kinds"] and "digits_share" not in default_doc
+    doc = b.build_sample(tmp_path, size=SIZE, seed=0, port=8765, digits_share=0.1)
+    rows = [r for r in pq.read_table(tmp_path / "manifest.parquet").to_pylist() if r["kind"] == "digits"]
+    assert doc["digits_share"] == 0.1 and doc["kinds"]["digits"] == len(rows)
+    assert 0.08 * SIZE <= len(rows) <= 0.12 * SIZE
+    for r in rows:
+        _, digit, position = r["origin"].split("/")
+        assert digit == r["concept"] and int(position) % 2 == 0  # the eval half is the odd positions
+        if r["defect"] == "none":
+            assert digit in r["text"], r["text"]
+    from curate.io.labelled import mnist_arrays
+
+    pool_px = {bytes(a) for a in mnist_arrays("pool")[0]}
+    assert not any(bytes(a) in pool_px for a in mnist_arrays("eval")[0][:500])
