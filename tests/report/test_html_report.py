@@ -89,12 +89,13 @@ def assert_funnel(shown: dict, stats: dict) -> None:
 
 
 def test_report_of_a_sample_run_in_chromium(tmp_path, beam_args, browser, capsys):
-    """The demo's stages on the smallest served sample pool, reported with its manifest.
-    decontaminate is left out: hashing the 10,000 Fashion-MNIST test images costs more than
-    the rest of the run, and the report shows its removals like any duplicate's."""
+    """The demo's first pass (the stages that need no model) on the smallest served sample
+    pool, reported with its manifest."""
+    from curate.commands.demo import first_pass_config
+
     with served_sample(tmp_path / "sample", size=100) as pool:
-        config = cfg.load(str(ROOT / "pipelines" / "demo.yaml"))
-        stages = {k: v for k, v in config.stages.items() if k != "decontaminate"}
+        config = first_pass_config(cfg.load(str(ROOT / "pipelines" / "demo.yaml")))
+        stages = dict(config.stages)
         config = dataclasses.replace(config, input=str(pool), output=str(tmp_path / "run"),
                                      queries=str(ROOT / "queries" / "sample"), stages=stages)
         stats = pipeline.run(config, beam_args)
