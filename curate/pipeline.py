@@ -114,18 +114,21 @@ def _balance_clusters(c, run):
 
 # Run order. Each stage module adds its entry here; `curate run` runs the ones its config names.
 STAGES: list[StageSpec] = [
-    StageSpec("ingest", _ingest, cfg.STAGE_SUMMARIES["ingest"]),
-    StageSpec("filter", _filter, cfg.STAGE_SUMMARIES["filter"]),
-    StageSpec("dedup_text", _dedup_text, cfg.STAGE_SUMMARIES["dedup_text"]),
-    StageSpec("balance", _balance, cfg.STAGE_SUMMARIES["balance"]),
-    StageSpec("download", _download, cfg.STAGE_SUMMARIES["download"]),
-    StageSpec("dedup_images", _dedup_images, cfg.STAGE_SUMMARIES["dedup_images"]),
-    StageSpec("embed", _embed, cfg.STAGE_SUMMARIES["embed"]),
-    StageSpec("decontaminate", _decontaminate, cfg.STAGE_SUMMARIES["decontaminate"]),
-    StageSpec("semdedup", _semdedup, cfg.STAGE_SUMMARIES["semdedup"]),
-    StageSpec("capfilt", _capfilt, cfg.STAGE_SUMMARIES["capfilt"]),
-    StageSpec("retrieve", _retrieve, cfg.STAGE_SUMMARIES["retrieve"]),
-    StageSpec("balance_clusters", _balance_clusters, cfg.STAGE_SUMMARIES["balance_clusters"]),
+    StageSpec(name, build, cfg.STAGE_SUMMARIES[name])
+    for name, build in [
+        ("ingest", _ingest),
+        ("filter", _filter),
+        ("dedup_text", _dedup_text),
+        ("balance", _balance),
+        ("download", _download),
+        ("dedup_images", _dedup_images),
+        ("embed", _embed),
+        ("decontaminate", _decontaminate),
+        ("semdedup", _semdedup),
+        ("capfilt", _capfilt),
+        ("retrieve", _retrieve),
+        ("balance_clusters", _balance_clusters),
+    ]
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
