@@ -45,10 +45,19 @@ def _finish(args: list[str], cwd: Path) -> None:
 
 
 def _kill_when(args: list[str], cwd: Path, ready: Callable[[], bool], what: str) -> None:
-    """Start a run and SIGKILL it (by pid) as soon as `ready()`; fails if it ends first."""
+    """Start a run and SIGKILL it (by pid) in a state where `ready()` holds; fails if it ends
+    first. The run is frozen (SIGSTOP) before `ready()` is checked again and killed: between
+    a check on a running process and the kill, a shard can finish and take its scratch with
+    it (seen in full-suite runs), and the state the test then inspects is not the one it
+    checked."""
     proc = _start(args, cwd)
     deadline = time.monotonic() + 240
-    while not ready():
+    while True:
+        if ready():
+            os.kill(proc.pid, signal.SIGSTOP)
+            if ready():
+                break
+            os.kill(proc.pid, signal.SIGCONT)
         assert proc.poll() is None, f"the run ended before {what}: {proc.stdout.read()[-2000:]}"
         assert time.monotonic() < deadline, f"no {what} within 240 s"
         time.sleep(0.01)
