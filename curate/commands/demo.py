@@ -184,8 +184,11 @@ def main(args, beam_args) -> int:
         log(f"[demo] 6/6 compare skipped: the curated set has {stats['kept']} pairs, fewer than one "
             f"training batch ({compare.batch_size}). The full benchmark: {FULL_BENCHMARK}")
     elif args.compare:
-        log("[demo] 6/6 compare: a SMOKE RUN (one seed, 50 steps): it shows the protocol, it is "
-            f"not a verdict. The full benchmark (5 seeds, 400 steps, ~15 min): {FULL_BENCHMARK}")
+        seeds = f"{len(compare.seeds)} seed{'s' if len(compare.seeds) != 1 else ''}"
+        length = (f"{compare.samples_seen // compare.batch_size} steps of {compare.batch_size}" if compare.samples_seen
+                  else f"{compare.epochs} epochs")
+        log(f"[demo] 6/6 compare: a SMOKE RUN ({seeds}, {length}): it shows the "
+            f"protocol, it is not a verdict. The full benchmark (5 seeds, 400 steps of 64, ~15 min): {FULL_BENCHMARK}")
         t = time.monotonic()
         results = run_compare(compare, log=log)
         log(results["table_markdown"])
