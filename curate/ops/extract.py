@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+import numpy as np
 import pyarrow as pa
 
 from curate import schema
@@ -420,19 +421,95 @@ def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
     return kept, dups
 
 
-def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
-    """``dedup_rows`` on a POOL_SCHEMA table, in Arrow: (kept sorted by uid, duplicates,
-    one detail per duplicate). Same rows as ``dedup_rows`` (tests/extract check it)."""
-    import numpy as np
+def uid_bytes(uids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The uids as a numpy bytes array (equal uids, equal elements): zero-copy from Arrow's
+    buffer when every uid is 32 ASCII characters (``schema.make_uid``), else row by row."""
+    arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
+    n = len(arr)
+    if n and arr.null_count == 0 and arr.type == pa.string():
+        offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
+        if offsets[-1] - offsets[0] == 32 * n and (np.diff(offsets) == 32).all():
+            data = np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))
+            if (data < 128).all():  # ASCII: one byte per character
+                return data.view("S32")
+    return np.array([u.encode() for u in arr.to_pylist()], dtype=object)
 
-    t = table.sort_by([("uid", "ascending"), ("source", "ascending"), ("source_row", "ascending")])
-    n = t.num_rows
-    uids = np.asarray(t["uid"].to_pylist(), dtype=object)
-    first = np.ones(n, dtype=bool)
-    if n > 1:
-        first[1:] = uids[1:] != uids[:-1]
-    owner = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
-    dup_idx = np.flatnonzero(~first)
-    sources, rows = t["source"].to_pylist(), t["source_row"].to_pylist()
-    details = [f"same url and text as {sources[owner[i]]}:{rows[owner[i]]}" for i in dup_idx]
-    return t.filter(pa.array(first)), t.take(pa.array(dup_idx, type=pa.int64())), details
+
+_HEX = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _HEX[ord(chr(_c).upper())] = _i
+
+
+def uid_prefix_ints(uids: pa.ChunkedArray | pa.Array, digits: int) -> np.ndarray:
+    """``int(uid[:digits], 16)`` of every uid (digits <= 15, so it fits an int64),
+    vectorised over the hex characters of 32-character uids; row by row for any other."""
+    raw = uid_bytes(uids)
+    if raw.dtype == np.dtype("S32"):
+        vals = _HEX[raw.view(np.uint8).reshape(-1, 32)[:, :digits]]
+        if not (vals == 255).any():
+            return vals.astype(np.int64) @ (np.int64(16) ** np.arange(digits - 1, -1, -1, dtype=np.int64))
+    return np.fromiter((int(u[:digits], 16) for u in raw), np.int64, len(raw))
+
+
+def key_groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(key, indices of the rows with that key, ascending) for each distinct key, keys
+    ascending."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    return [(int(ordered[s]), order[s:e]) for s, e in zip(starts, ends, strict=True)]
+
+
+def uid_buckets(kept: pa.Table, buckets: int) -> list[tuple[int, np.ndarray]]:
+    """(bucket, the uids of `kept` in it as ``uid_bytes``) by the uid's first 8 hex digits
+    modulo `buckets`: the pieces whose distinct uids, counted per bucket, give the pool's
+    row count before any row is moved."""
+    raw = uid_bytes(kept["uid"])
+    return [(k, raw[idx]) for k, idx in key_groups(uid_prefix_ints(kept["uid"], 8) % buckets)]
+
+
+def count_distinct(pieces: Iterable[np.ndarray]) -> int:
+    pieces = list(pieces)
+    return int(len(np.unique(np.concatenate(pieces)))) if pieces else 0
+
+
+def shard_pieces(kept: pa.Table, num_shards: int) -> list[tuple[int, pa.Table]]:
+    """(pool shard, its rows of `kept`): ``curate.io.shards``' rule (the uid's first 15 hex
+    digits modulo the shard count), so every copy of a pair meets in one shard. Each piece
+    owns its buffers (a slice would carry, and pickle, the whole table's)."""
+    ids = uid_prefix_ints(kept["uid"], 15) % num_shards
+    return [(k, kept.take(pa.array(idx))) for k, idx in key_groups(ids)]
+
+
+def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
+    """``dedup_rows`` on a POOL_SCHEMA table, in Arrow: (kept sorted by uid, duplicates in
+    (uid, source, source_row) order, one detail per duplicate). Same rows as ``dedup_rows``
+    (tests/extract check it). Rows are ordered by uid alone; only the uids seen more than
+    once are ordered by (source, source_row) as well."""
+    import pyarrow.compute as pc
+
+    t = table.combine_chunks()
+    uids = uid_bytes(t["uid"])
+    order = np.argsort(uids, kind="stable")
+    ordered = uids[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, len(order)])
+    kept_idx = order[starts]
+    multi = np.flatnonzero(lengths > 1)  # runs of one uid, in uid order
+    if not len(multi):
+        return t.take(pa.array(kept_idx)), t.schema.empty_table(), []
+    rows = order[np.repeat(lengths > 1, lengths)]
+    sub = t.select(["uid", "source", "source_row"]).take(pa.array(rows))
+    by = pc.sort_indices(sub, [("uid", "ascending"), ("source", "ascending"), ("source_row", "ascending")]).to_numpy()
+    rows, sub = rows[by], sub.take(pa.array(by))
+    sub_uids = uid_bytes(sub["uid"])
+    first = np.r_[True, sub_uids[1:] != sub_uids[:-1]]
+    kept_idx[multi] = rows[first]
+    owner = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+    dup = np.flatnonzero(~first)
+    sources, source_rows = sub["source"].to_pylist(), sub["source_row"].to_pylist()
+    details = [f"same url and text as {sources[owner[i]]}:{source_rows[owner[i]]}" for i in dup]
+    return t.take(pa.array(kept_idx)), t.take(pa.array(rows[dup])), details
