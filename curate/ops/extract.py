@@ -421,6 +421,21 @@ def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
     return kept, dups
 
 
+def pack(table: pa.Table) -> bytes:
+    """A table as Arrow IPC bytes with zstd-compressed buffers: what moves between workers.
+    Crawl rows repeat their page URL, crawl time and file name, so this is ~5x smaller
+    than the pickled table (measured: benchmarks/results/extract_2026-11-30.md), and a
+    runner copies every byte it moves several times."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def unpack(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
 def uid_bytes(uids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """The uids as a numpy bytes array (equal uids, equal elements): zero-copy from Arrow's
     buffer when every uid is 32 ASCII characters (``schema.make_uid``), else row by row."""

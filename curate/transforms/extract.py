@@ -30,7 +30,7 @@ class ExtractFileFn(beam.DoFn):
         if removed.num_rows:
             yield beam.pvalue.TaggedOutput(REMOVED, removed)
         if kept.num_rows:
-            yield kept
+            yield ops.pack(kept)
             for bucket_uids in ops.uid_buckets(kept, self.config.dedup_buckets):
                 yield beam.pvalue.TaggedOutput(UIDS, bucket_uids)
 
@@ -43,13 +43,14 @@ def _num_shards(rows: int, rows_per_shard: int) -> int:
     return max(1, -(-rows // rows_per_shard))
 
 
-def _shard_pieces(table: pa.Table, num_shards: int):
-    yield from ops.shard_pieces(table, num_shards)
+def _shard_pieces(packed: bytes, num_shards: int):
+    for shard, piece in ops.shard_pieces(ops.unpack(packed), num_shards):
+        yield shard, ops.pack(piece)
 
 
 def _dedup_shard(item):
-    shard, tables = item
-    kept, dups, details = ops.dedup_table(pa.concat_tables(list(tables)))
+    shard, pieces = item
+    kept, dups, details = ops.dedup_table(pa.concat_tables([ops.unpack(p) for p in pieces]))
     yield shard, kept
     if dups.num_rows:
         yield beam.pvalue.TaggedOutput(REMOVED, schema.removed(dups, ops.STAGE, "duplicate_pair", details))
