@@ -35,6 +35,7 @@ are decoded by the HTML parser.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -59,6 +60,8 @@ _SPACE = re.compile(r"\s")
 # ~3x cheaper; tests/extract check it equals the slow path on random URLs.
 _FAST_SRC = re.compile(r"[A-Za-z0-9_\-.~%/+,]+(?:\?[A-Za-z0-9_\-.~%/+,=&;]+)?")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_NETLOC_END = re.compile(r"[/?#]")
+_PATH_END = re.compile(r"[?#]")
 # WAT link keys for the HTML attributes a user may ask for.
 WAT_TEXT_KEYS = {"alt": "alt", "title": "title"}
 
@@ -231,18 +234,36 @@ def is_noai(robots: Iterable[str]) -> bool:
     return any(tok.strip().lower() in NOAI for content in robots for tok in content.split(","))
 
 
-def fast_base(page_base: str) -> tuple[str, str] | None:
-    """(normalised origin, directory of the normalised path) of a page base that
-    ``resolve`` may append to, or None (then every image takes urljoin + normalise_url)."""
-    if not page_base[:8].lower().startswith(("http://", "https://")) or _SPACE.search(page_base):
-        return None
+@functools.lru_cache(maxsize=4096)
+def _origin(scheme_netloc: str) -> str | None:
+    """The normalised ``scheme://netloc`` of an http(s) origin, or None when
+    ``schema.normalise_url`` rejects it: a page's origin is shared by its site's pages."""
     try:
-        parts = urlsplit(schema.normalise_url(page_base))
+        parts = urlsplit(schema.normalise_url(scheme_netloc + "/"))
     except ValueError:
         return None
-    if _DOT_SEGMENT.search(parts.path) or "//" in parts.path:  # urljoin would rewrite them
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def fast_base(page_base: str) -> tuple[str, str] | None:
+    """(normalised origin, directory of the normalised path) of a page base that
+    ``resolve`` may append to, or None (then every image takes urljoin + normalise_url).
+
+    Split as urlsplit splits an http(s) URL without white space (netloc up to the first
+    ``/?#``, path up to the first ``?#``); the origin is normalised once per site
+    (``_origin``). tests/extract check it equals normalising the whole URL."""
+    if not page_base[:8].lower().startswith(("http://", "https://")) or _SPACE.search(page_base):
         return None
-    return f"{parts.scheme}://{parts.netloc}", parts.path[: parts.path.rfind("/") + 1]
+    start = page_base.index("//") + 2
+    m = _NETLOC_END.search(page_base, start)
+    end = m.start() if m else len(page_base)
+    origin = _origin(page_base[:end])
+    if origin is None:
+        return None
+    path = _PATH_END.split(page_base[end:], 1)[0] or "/"
+    if _DOT_SEGMENT.search(path) or "//" in path:  # urljoin would rewrite them
+        return None
+    return origin, path[: path.rfind("/") + 1]
 
 
 def resolve(page_base: str, fast: tuple[str, str] | None, src: str) -> tuple[str, str | None]:
