@@ -39,34 +39,43 @@ def _count_distinct(item) -> int:
     return ops.count_distinct(item[1])
 
 
-def _num_shards(rows: int, rows_per_shard: int) -> int:
-    return max(1, -(-rows // rows_per_shard))
+def _num_shards(bucket_rows: list[int], rows_per_shard: int) -> int:
+    """The pool's shard count, as ``shards.WriteShards`` sizes it, from its row count
+    (the distinct uids of every uid bucket)."""
+    return max(1, -(-sum(bucket_rows) // rows_per_shard))
 
 
-def _shard_pieces(packed: bytes, num_shards: int):
-    for shard, piece in ops.shard_pieces(ops.unpack(packed), num_shards):
+def _shard_pieces(packed: bytes, bucket_rows: list[int], rows_per_shard: int):
+    for shard, piece in ops.shard_pieces(ops.unpack(packed), _num_shards(bucket_rows, rows_per_shard)):
         yield shard, ops.pack(piece)
 
 
 def _dedup_shard(item):
     shard, pieces = item
-    kept, dups, details = ops.dedup_table(pa.concat_tables([ops.unpack(p) for p in pieces]))
-    yield shard, kept
+    table = pa.concat_tables([ops.unpack(p) for p in pieces])
+    kept, dups, details = ops.dedup_table(table)
+    yield shard, kept, table.num_rows
     if dups.num_rows:
         yield beam.pvalue.TaggedOutput(REMOVED, schema.removed(dups, ops.STAGE, "duplicate_pair", details))
+
+
+def _table(shard_item) -> pa.Table:
+    return shard_item[1]
 
 
 class ExtractPairs(beam.PTransform):
     """In: crawl file paths. Out: a dict: ``kept`` (``ops.POOL_SCHEMA`` tables, one per
     pool shard, one row per distinct (normalised URL, text)), ``shards`` ((shard, the same
-    table)), ``num_shards`` and ``rows`` (singletons: the pool's shard count at
-    `rows_per_shard`, and its row count), ``removed`` (removed records) and ``files``
-    ((path, stats) per file).
+    table, its rows before dedup)), ``bucket_rows`` (distinct uids per uid bucket: the
+    pool's row count is their sum), ``removed`` (removed records) and ``files`` ((path,
+    stats) per file).
 
     Exact duplicates meet where the pool is written: every copy of a uid goes to the same
-    shard, so the shards' GroupByKey is also the dedup's. The shard count needs the row
-    count after dedup first: the distinct uids are counted per uid bucket (only the uids
-    move), then each file's rows move once, to their shard."""
+    shard (`rows_per_shard` rows a shard, ``shards.WriteShards``' rule), so the shards'
+    GroupByKey is also the dedup's. The shard count needs the row count after dedup first:
+    the distinct uids are counted per uid bucket (only the uids move), then each file's
+    rows move once, to their shard. Counts travel as side inputs, not global combines: each
+    CombineGlobally is nine transforms to build and run, most of a small run's fixed cost."""
 
     def __init__(self, config: ExtractConfig = ExtractConfig(), rows_per_shard: int = 100_000):
         super().__init__()
@@ -78,46 +87,44 @@ class ExtractPairs(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "ExtractFiles" >> beam.ParDo(ExtractFileFn(self.config)).with_outputs(REMOVED, FILES, UIDS, main="kept")
         )
-        rows = (
-            read[UIDS]
-            | "GroupUidBuckets" >> beam.GroupByKey()
-            | "CountDistinct" >> beam.Map(_count_distinct)
-            | "PoolRows" >> beam.CombineGlobally(sum)
-        )
-        num_shards = rows | "NumShards" >> beam.Map(_num_shards, self.rows_per_shard)
+        bucket_rows = read[UIDS] | "GroupUidBuckets" >> beam.GroupByKey() | "CountDistinct" >> beam.Map(_count_distinct)
         deduped = (
             read.kept
-            | "KeyByShard" >> beam.FlatMap(_shard_pieces, beam.pvalue.AsSingleton(num_shards))
+            | "KeyByShard" >> beam.FlatMap(_shard_pieces, beam.pvalue.AsList(bucket_rows), self.rows_per_shard)
             | "GroupShards" >> beam.GroupByKey()
             | "PickOne" >> beam.FlatMap(_dedup_shard).with_outputs(REMOVED, main="shards")
         )
         removed = (read.removed, deduped.removed) | "AllRemoved" >> beam.Flatten()
-        kept = deduped.shards | "Tables" >> beam.Values()
-        return {"kept": kept, "shards": deduped.shards, "num_shards": num_shards, "rows": rows,
-                "removed": removed, "files": read.files}
+        kept = deduped.shards | "Tables" >> beam.Map(_table)
+        return {"kept": kept, "shards": deduped.shards, "bucket_rows": bucket_rows, "removed": removed,
+                "files": read.files}
 
 
-def _stats(files: list, rows: int, written: list, n_removed: int, *_removed_paths) -> dict:
+def _stats(_impulse, files: list, bucket_rows: list[int], written: list, _removed_paths) -> dict:
     """stats.json of an extract run. Removed by reason: the files' own counts, plus the
-    duplicates (rows extracted less the distinct rows). FunnelError when the pool's shards
-    do not hold `rows` rows, or in != kept + removed records written."""
+    duplicates the pool writer dropped. FunnelError when the pool's shards do not hold the
+    distinct uids counted, or the duplicates are not the rows extracted less those."""
     from collections import Counter
 
     from curate.transforms.base import FunnelError
 
     n_in = sum(s["in"] for _, s in files)
-    kept = sum(written)
+    extracted = sum(s["extracted"] for _, s in files)
+    rows = sum(bucket_rows)
+    kept, duplicates = sum(k for k, _ in written), sum(d for _, d in written)
+    if kept != rows or duplicates != extracted - rows:
+        raise FunnelError(
+            f"stage 'extract': {extracted} rows extracted, {rows} distinct, but the pool holds {kept} "
+            f"and {duplicates} were removed as duplicates"
+        )
     reasons = Counter()
     for _, s in files:
         reasons.update(s["removed_by_reason"])
-    duplicates = sum(s["extracted"] for _, s in files) - rows
     if duplicates:
         reasons["duplicate_pair"] += duplicates
-    if kept != rows or n_in != kept + n_removed or sum(reasons.values()) != n_removed:
-        raise FunnelError(
-            f"stage 'extract': in={n_in} but kept={kept} (of {rows} distinct) + removed={n_removed} "
-            f"(by reason: {sum(reasons.values())})"
-        )
+    n_removed = sum(reasons.values())
+    if n_in != kept + n_removed:
+        raise FunnelError(f"stage 'extract': in={n_in} but kept={kept} + removed={n_removed}")
     stage = {
         "stage": ops.STAGE,
         "in": n_in,
@@ -135,24 +142,26 @@ def _stats(files: list, rows: int, written: list, n_removed: int, *_removed_path
     }
 
 
-def _write_pool_shard(item, prefix: str, num_shards: int) -> int:
+def _write_pool_shard(item, prefix: str, bucket_rows: list[int], rows_per_shard: int) -> tuple[int, int]:
     """One pool shard as ``shards.WriteShards`` writes it (`table` comes from
-    ``ops.dedup_table``: already sorted by uid, one row per uid); its row count."""
+    ``ops.dedup_table``: already sorted by uid, one row per uid); (rows written,
+    duplicates dropped)."""
     from curate.io import shards
 
-    shard, table = item
+    shard, table, rows_in = item
     table = schema.conform(table, ops.POOL_SCHEMA, fill=True)
+    num_shards = _num_shards(bucket_rows, rows_per_shard)
     shards.write_bytes(f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet", shards.table_to_parquet_bytes(table))
-    return table.num_rows
+    return table.num_rows, rows_in - table.num_rows
 
 
-def _write_empty_pool(rows: int, prefix: str):
+def _write_empty_pool(_impulse, prefix: str, bucket_rows: list[int]):
     """No pair at all: one empty shard still says "ran, kept nothing"."""
     from curate.io import shards
 
-    if not rows:
+    if not sum(bucket_rows):
         shards.write_bytes(f"{prefix}-00000-of-00001.parquet", shards.table_to_parquet_bytes(ops.POOL_SCHEMA.empty_table()))
-        yield 0
+        yield 0, 0
 
 
 def _write_json(doc: dict, path: str) -> dict:
@@ -173,13 +182,13 @@ class ExtractToPool(beam.PTransform):
 
     def expand(self, pbegin):
         from curate.io import shards
-        from curate.transforms.base import CountRows
 
         out = pbegin | "Files" >> beam.Create(self.paths) | "Extract" >> ExtractPairs(self.config, self.rows_per_shard)
+        bucket_rows = beam.pvalue.AsList(out["bucket_rows"])
         pool = shards.join(self.output, "pool", "part")
         written = (
-            out["shards"] | "WritePool" >> beam.Map(_write_pool_shard, pool, beam.pvalue.AsSingleton(out["num_shards"])),
-            out["rows"] | "EmptyPool" >> beam.FlatMap(_write_empty_pool, pool),
+            out["shards"] | "WritePool" >> beam.Map(_write_pool_shard, pool, bucket_rows, self.rows_per_shard),
+            pbegin | "NoRows" >> beam.Impulse() | "EmptyPool" >> beam.FlatMap(_write_empty_pool, pool, bucket_rows),
         ) | "PoolShards" >> beam.Flatten()
         removed_paths = out["removed"] | "WriteRemoved" >> shards.WriteShards(
             shards.join(self.output, "removed", "part"),
@@ -188,14 +197,14 @@ class ExtractToPool(beam.PTransform):
             sort_by=("stage", "uid", "source", "source_row", "reason"),
         )
         return (
-            out["files"]
-            | "FileList" >> beam.combiners.ToList()
+            pbegin
+            | "Finish" >> beam.Impulse()
             | "Stats"
             >> beam.Map(
                 _stats,
-                beam.pvalue.AsSingleton(out["rows"]),
+                beam.pvalue.AsList(out["files"]),
+                bucket_rows,
                 beam.pvalue.AsList(written),
-                beam.pvalue.AsSingleton(out["removed"] | "CountRemoved" >> CountRows(), default_value=0),
                 beam.pvalue.AsList(removed_paths),
             )
             | "WriteStats" >> beam.Map(_write_json, shards.join(self.output, "stats.json"))

@@ -409,3 +409,22 @@ def pa_table(rows):
     from curate.ops.extract import POOL_SCHEMA
 
     return pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
+
+
+def test_a_run_without_pairs_writes_one_empty_pool_shard(tmp_path):
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+
+    from curate.ops.extract import POOL_SCHEMA
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    crawl = str(write_wat(tmp_path / "b.wat.gz", [b"{broken", WAT_DOCS[2]]))  # bad JSON, a noai page
+    out = tmp_path / "out"
+    with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
+        _ = p | ExtractToPool([crawl], str(out))
+    assert sorted(f.name for f in (out / "pool").iterdir()) == ["part-00000-of-00001.parquet"]
+    pool = pq.read_table(out / "pool" / "part-00000-of-00001.parquet")
+    assert pool.num_rows == 0 and pool.schema.equals(POOL_SCHEMA)
+    s = json.loads((out / "stats.json").read_text())["stages"][0]
+    assert (s["in"], s["kept"], s["removed_by_reason"]) == (2, 0, {"bad_wat_json": 1, "noai": 1})
