@@ -64,7 +64,8 @@ def _table(shard_item) -> pa.Table:
 
 
 class ExtractPairs(beam.PTransform):
-    """In: crawl file paths. Out: a dict: ``kept`` (``ops.POOL_SCHEMA`` tables, one per
+    """In: crawl file paths (one element each; ``beam.Create`` spreads them over workers).
+    Out: a dict: ``kept`` (``ops.POOL_SCHEMA`` tables, one per
     pool shard, one row per distinct (normalised URL, text)), ``shards`` ((shard, the same
     table, its rows before dedup)), ``bucket_rows`` (distinct uids per uid bucket: the
     pool's row count is their sum), ``removed`` (removed records) and ``files`` ((path,
@@ -84,7 +85,6 @@ class ExtractPairs(beam.PTransform):
     def expand(self, paths):
         read = (
             paths
-            | "Spread" >> beam.Reshuffle()
             | "ExtractFiles" >> beam.ParDo(ExtractFileFn(self.config)).with_outputs(REMOVED, FILES, UIDS, main="kept")
         )
         bucket_rows = read[UIDS] | "GroupUidBuckets" >> beam.GroupByKey() | "CountDistinct" >> beam.Map(_count_distinct)
@@ -100,7 +100,7 @@ class ExtractPairs(beam.PTransform):
                 "files": read.files}
 
 
-def _stats(_impulse, files: list, bucket_rows: list[int], written: list, _removed_paths) -> dict:
+def _stats(_impulse, files: list, bucket_rows: list[int], written: list, removed_written: list) -> dict:
     """stats.json of an extract run. Removed by reason: the files' own counts, plus the
     duplicates the pool writer dropped. FunnelError when the pool's shards do not hold the
     distinct uids counted, or the duplicates are not the rows extracted less those."""
@@ -123,8 +123,11 @@ def _stats(_impulse, files: list, bucket_rows: list[int], written: list, _remove
     if duplicates:
         reasons["duplicate_pair"] += duplicates
     n_removed = sum(reasons.values())
-    if n_in != kept + n_removed:
-        raise FunnelError(f"stage 'extract': in={n_in} but kept={kept} + removed={n_removed}")
+    if n_in != kept + n_removed or sum(n for _, n in removed_written) != n_removed:
+        raise FunnelError(
+            f"stage 'extract': in={n_in} but kept={kept} + removed={n_removed} "
+            f"({sum(n for _, n in removed_written)} removed records written)"
+        )
     stage = {
         "stage": ops.STAGE,
         "in": n_in,
@@ -164,6 +167,39 @@ def _write_empty_pool(_impulse, prefix: str, bucket_rows: list[int]):
         yield 0, 0
 
 
+REMOVED_SORT = ("stage", "uid", "source", "source_row", "reason")
+
+
+def _removed_rows(files: list, bucket_rows: list[int]) -> int:
+    """Removed records of the run: every row in, less the pool's (distinct) rows."""
+    return sum(s["in"] for _, s in files) - sum(bucket_rows)
+
+
+def _removed_pieces(table: pa.Table, files: list, bucket_rows: list[int], rows_per_shard: int):
+    from curate.io import shards
+
+    yield from shards.split_into_shards(table, _num_shards([_removed_rows(files, bucket_rows)], rows_per_shard))
+
+
+def _write_removed_shard(item, prefix: str, files: list, bucket_rows: list[int], rows_per_shard: int):
+    """One shard of removed records, written by ``shards.WriteShards``' own writer (the
+    shard count comes from the side inputs instead of another global count); (path,
+    rows)."""
+    from curate.io import shards
+
+    num_shards = _num_shards([_removed_rows(files, bucket_rows)], rows_per_shard)
+    tables = list(item[1])
+    path = shards._write_shard((item[0], tables), prefix, REMOVED_SORT, schema.REMOVED_SCHEMA, True, num_shards, 16384)
+    return path, sum(t.num_rows for t in tables)
+
+
+def _write_no_removed(_impulse, prefix: str, files: list, bucket_rows: list[int]):
+    from curate.io import shards
+
+    for path in shards._write_empty_shard(_removed_rows(files, bucket_rows), prefix, schema.REMOVED_SCHEMA, True):
+        yield path, 0
+
+
 def _write_json(doc: dict, path: str) -> dict:
     from curate.io import shards
 
@@ -190,22 +226,27 @@ class ExtractToPool(beam.PTransform):
             out["shards"] | "WritePool" >> beam.Map(_write_pool_shard, pool, bucket_rows, self.rows_per_shard),
             pbegin | "NoRows" >> beam.Impulse() | "EmptyPool" >> beam.FlatMap(_write_empty_pool, pool, bucket_rows),
         ) | "PoolShards" >> beam.Flatten()
-        removed_paths = out["removed"] | "WriteRemoved" >> shards.WriteShards(
-            shards.join(self.output, "removed", "part"),
-            schema.REMOVED_SCHEMA,
-            self.rows_per_shard,
-            sort_by=("stage", "uid", "source", "source_row", "reason"),
-        )
+        files = beam.pvalue.AsList(out["files"])
+        removed = shards.join(self.output, "removed", "part")
+        removed_written = (
+            out["removed"]
+            | "KeyRemovedByShard" >> beam.FlatMap(_removed_pieces, files, bucket_rows, self.rows_per_shard)
+            | "GroupRemoved" >> beam.GroupByKey()
+            | "WriteRemoved" >> beam.Map(_write_removed_shard, removed, files, bucket_rows, self.rows_per_shard),
+            pbegin
+            | "NoneRemoved" >> beam.Impulse()
+            | "EmptyRemoved" >> beam.FlatMap(_write_no_removed, removed, files, bucket_rows),
+        ) | "RemovedShards" >> beam.Flatten()
         return (
             pbegin
             | "Finish" >> beam.Impulse()
             | "Stats"
             >> beam.Map(
                 _stats,
-                beam.pvalue.AsList(out["files"]),
+                files,
                 bucket_rows,
                 beam.pvalue.AsList(written),
-                beam.pvalue.AsList(removed_paths),
+                beam.pvalue.AsList(removed_written),
             )
             | "WriteStats" >> beam.Map(_write_json, shards.join(self.output, "stats.json"))
         )

@@ -428,3 +428,21 @@ def test_a_run_without_pairs_writes_one_empty_pool_shard(tmp_path):
     assert pool.num_rows == 0 and pool.schema.equals(POOL_SCHEMA)
     s = json.loads((out / "stats.json").read_text())["stages"][0]
     assert (s["in"], s["kept"], s["removed_by_reason"]) == (2, 0, {"bad_wat_json": 1, "noai": 1})
+
+
+def test_a_run_without_removed_records_writes_one_empty_removed_shard(tmp_path):
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+
+    from curate import schema
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    crawl = str(write_wat(tmp_path / "b.wat.gz", [WAT_DOCS[1]]))  # one page, one good image
+    out = tmp_path / "out"
+    with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
+        _ = p | ExtractToPool([crawl], str(out))
+    assert sorted(f.name for f in (out / "removed").iterdir()) == ["part-00000-of-00001.parquet"]
+    removed = pq.read_table(out / "removed" / "part-00000-of-00001.parquet")
+    assert removed.num_rows == 0 and removed.schema.equals(schema.REMOVED_SCHEMA)
+    assert _pairs(read_table(str(out / "pool"))) == {("https://static.example.net/assets/bird.jpg", "a bird")}
