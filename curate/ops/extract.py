@@ -487,12 +487,13 @@ def uid_prefix_ints(uids: pa.ChunkedArray | pa.Array, digits: int) -> np.ndarray
     return np.fromiter((int(u[:digits], 16) for u in raw), np.int64, len(raw))
 
 
-def key_groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(key, indices of the rows with that key, ascending) for each distinct key, keys
-    ascending."""
+def key_groups(keys: np.ndarray, within: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+    """(key, indices of the rows with that key) for each distinct key, keys ascending; the
+    indices of a key in the order of `within` (a permutation of the rows; default:
+    ascending)."""
     if not len(keys):
         return []
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys, kind="stable") if within is None else within[np.argsort(keys[within], kind="stable")]
     ordered = keys[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], len(ordered)]
@@ -513,11 +514,13 @@ def count_distinct(pieces: Iterable[np.ndarray]) -> int:
 
 
 def shard_pieces(kept: pa.Table, num_shards: int) -> list[tuple[int, pa.Table]]:
-    """(pool shard, its rows of `kept`): ``curate.io.shards``' rule (the uid's first 15 hex
-    digits modulo the shard count), so every copy of a pair meets in one shard. Each piece
+    """(pool shard, its rows of `kept`, sorted by uid): ``curate.io.shards``' rule (the
+    uid's first 15 hex digits modulo the shard count), so every copy of a pair meets in one
+    shard. Sorted, a shard's pieces are runs that ``dedup_table``'s sort merges. Each piece
     owns its buffers (a slice would carry, and pickle, the whole table's)."""
     ids = uid_prefix_ints(kept["uid"], 15) % num_shards
-    return [(k, kept.take(pa.array(idx))) for k, idx in key_groups(ids)]
+    by_uid = np.argsort(uid_bytes(kept["uid"]), kind="stable")
+    return [(k, kept.take(pa.array(idx))) for k, idx in key_groups(ids, by_uid)]
 
 
 def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
@@ -527,9 +530,9 @@ def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
     once are ordered by (source, source_row) as well."""
     import pyarrow.compute as pc
 
-    t = table.combine_chunks()
+    t = table
     uids = uid_bytes(t["uid"])
-    order = np.argsort(uids, kind="stable")
+    order = np.argsort(uids, kind="stable")  # timsort: uid-sorted pieces are merged
     ordered = uids[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, np.int64)
     lengths = np.diff(np.r_[starts, len(order)])

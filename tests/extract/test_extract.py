@@ -346,7 +346,8 @@ def test_uid_prefix_ints_and_shard_pieces_follow_the_shard_writers_rule():
         assert uid_prefix_ints(table["uid"], digits).tolist() == [int(u[:digits], 16) for u in uids]
     assert uid_prefix_ints(table["uid"][:3000], 15).tolist() == [int(u[:15], 16) for u in uids[:3000]]  # vectorised path
     for n in (1, 7, 64):
-        want = {k: t.to_pylist() for k, t in split_into_shards(table, n)}
+        by_uid = lambda r: (r["uid"], r["source_row"])  # noqa: E731  (uid order, then row order)
+        want = {k: sorted(t.to_pylist(), key=by_uid) for k, t in split_into_shards(table, n)}
         got = {k: t.to_pylist() for k, t in shard_pieces(table, n)}
         assert got == want and set(got) == set(shard_ids(table, n).tolist())
         pieces = uid_buckets(table, n)
