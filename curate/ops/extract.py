@@ -68,6 +68,8 @@ WAT_TEXT_KEYS = {"alt": "alt", "title": "title"}
 # Columns of an extracted row, in order (the pool readers take url/text/uid; the rest is
 # provenance for whoever reads the pool itself).
 ROW_COLUMNS = ("uid", "url", "text", "title", "page_url", "crawl_time", "source", "source_row")
+REMOVED_COLUMNS = ("url", "text", "source", "source_row")  # what a removed record keeps
+TITLE_ATTRIBUTES = ("title", "data-image-title")
 
 
 @dataclass
@@ -325,23 +327,23 @@ def _page_base(page: Page) -> str:
 
 def extract_records(records: Iterable[Record], source: str, config: ExtractConfig) -> Iterator[tuple]:
     """One file's records → ("kept", row) / ("removed", row, reason, detail) / ("page", None)
-    in file order. ``source_row`` counts the rows (kept and removed) of the file."""
+    in file order: a kept row is a tuple in ``ROW_COLUMNS`` order, a removed one
+    ``REMOVED_COLUMNS``. ``source_row`` counts the rows (kept and removed) of the file."""
     n = 0
     for record in records:
-        base_row = {"source": source, "page_url": record.url, "crawl_time": record.crawl_time}
         if record.kind == "skip":
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, record.reason, record.detail
+            yield "removed", (record.url, None, source, n), record.reason, record.detail
             n += 1
             continue
         try:
             page = page_from_html(record, config.parser) if record.kind == "html" else page_from_wat(record)
         except UnicodeDecodeError as e:
             detail = f"{e.encoding}: {e.reason} at byte {e.start}"
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, "undecodable_html", detail
+            yield "removed", (record.url, None, source, n), "undecodable_html", detail
             n += 1
             continue
         except ValueError as e:  # json.JSONDecodeError is a ValueError
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, "bad_wat_json", str(e)[:200]
+            yield "removed", (record.url, None, source, n), "bad_wat_json", str(e)[:200]
             n += 1
             continue
         if page is None:
@@ -352,21 +354,12 @@ def extract_records(records: Iterable[Record], source: str, config: ExtractConfi
         noai = config.respect_noai and is_noai(page.robots)
         for attrs in page.images:
             url, norm, text, problem = check_image(attrs, page_base, noai, config, fast)
-            row = {
-                "url": norm if problem is None else url,
-                "text": text,
-                "title": pick_text(attrs, ("title", "data-image-title")),
-                "page_url": page.url,
-                "crawl_time": page.crawl_time,
-                "source": source,
-                "source_row": n,
-            }
-            n += 1
             if problem is None:
-                row["uid"] = schema.make_uid(norm, text)
-                yield ("kept", row)
+                title = pick_text(attrs, TITLE_ATTRIBUTES)
+                yield "kept", (schema.make_uid(norm, text), norm, text, title, page.url, page.crawl_time, source, n)
             else:
-                yield ("removed", row, *problem)
+                yield "removed", (url, text, source, n), *problem
+            n += 1
 
 
 def pick_first(rows: list[dict]) -> tuple[dict, list[dict]]:
@@ -393,6 +386,14 @@ POOL_SCHEMA = pa.schema(
 )
 
 
+def _from_rows(rows: list[tuple], table_schema: pa.Schema) -> pa.Table:
+    """Row tuples in `table_schema`'s column order → a table, built column by column."""
+    if not rows:
+        return table_schema.empty_table()
+    columns = zip(*rows, strict=True)
+    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, table_schema, strict=True)], schema=table_schema)
+
+
 def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
     """One file → (kept POOL_SCHEMA table, removed records table, file stats). The kept rows
     are not yet deduplicated across files."""
@@ -408,13 +409,7 @@ def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
             reasons.append(item[2])
             details.append(item[3])
     removed_table = schema.removed(
-        pa.Table.from_pylist(
-            [{k: r.get(k) for k in ("url", "text", "source", "source_row")} for r in removed],
-            schema=pa.schema([schema.REMOVED_SCHEMA.field(n) for n in ("url", "text", "source", "source_row")]),
-        ),
-        STAGE,
-        reasons,
-        details,
+        _from_rows(removed, pa.schema([schema.REMOVED_SCHEMA.field(n) for n in REMOVED_COLUMNS])), STAGE, reasons, details
     )
     by_reason: dict[str, int] = {}
     for r in reasons:
@@ -425,7 +420,7 @@ def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
         "extracted": len(kept),
         "removed_by_reason": dict(sorted(by_reason.items())),
     }
-    return pa.Table.from_pylist(kept, schema=POOL_SCHEMA), removed_table, stats
+    return _from_rows(kept, POOL_SCHEMA), removed_table, stats
 
 
 def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
