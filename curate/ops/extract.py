@@ -190,8 +190,9 @@ def page_from_wat(record: Record) -> Page | None:
         if isinstance(link, dict) and link.get("path") == WAT_IMG_PATH:
             attrs = {"src": link.get("url")}
             for attr, key in WAT_TEXT_KEYS.items():
-                if link.get(key) is not None:
-                    attrs[attr] = link[key]
+                value = link.get(key)
+                if value is not None:
+                    attrs[attr] = value
             images.append(attrs)
     url = header.get("WARC-Target-URI") or record.url or ""
     return Page(url, header.get("WARC-Date") or record.crawl_time, head.get("Base"), robots, images)
@@ -203,9 +204,11 @@ def page_from_wat(record: Record) -> Page | None:
 def pick_src(attrs: dict) -> str | None:
     """The image URL an <img> gives (see the module doc), unresolved; None if none."""
     src = (attrs.get("src") or "").strip()
-    lazy = next((attrs[k].strip() for k in LAZY_SRC if (attrs.get(k) or "").strip()), "")
-    if lazy and (not src or src.lower().startswith("data:")):
-        return lazy
+    if not src or src.lower().startswith("data:"):
+        for key in LAZY_SRC:
+            lazy = (attrs.get(key) or "").strip()
+            if lazy:
+                return lazy
     if src:
         return src
     for key in SRCSET:
@@ -301,13 +304,13 @@ def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig, 
         return url[: config.max_url_chars], None, text, (
             "url_too_long", f"{len(url)} chars > {config.max_url_chars}"
         )
-    if norm is None:
+    if norm is None:  # (the fast path's URLs have no white space: fast_base, _FAST_SRC)
         try:
             norm = schema.normalise_url(url)
         except ValueError as e:
             return url, None, text, ("bad_url", str(e)[:200])
-    if _SPACE.search(norm):
-        return url, None, text, ("bad_url", "white space inside the URL")
+        if _SPACE.search(norm):
+            return url, None, text, ("bad_url", "white space inside the URL")
     if config.skip_tracking_pixels and _is_pixel(attrs.get("width")) and _is_pixel(attrs.get("height")):
         return url, None, text, ("tracking_pixel", f"{attrs.get('width')}x{attrs.get('height')}")
     if text is None:
