@@ -447,3 +447,25 @@ def test_a_run_without_removed_records_writes_one_empty_removed_shard(tmp_path):
     removed = pq.read_table(out / "removed" / "part-00000-of-00001.parquet")
     assert removed.num_rows == 0 and removed.schema.equals(schema.REMOVED_SCHEMA)
     assert _pairs(read_table(str(out / "pool"))) == {("https://static.example.net/assets/bird.jpg", "a bird")}
+
+
+def test_extraction_makes_no_reference_cycles(tmp_path):
+    """ExtractFileFn pauses the cyclic GC while it extracts a file: safe only while
+    extraction leaves nothing that reference counting cannot free (bad records included)."""
+    import gc
+
+    warc = str(write_warc(tmp_path / "a.warc.gz", PAGES))
+    wat = str(write_wat(tmp_path / "b.wat.gz", [*WAT_DOCS, b"{broken"]))
+    for path in (warc, wat):
+        extract_file(read_records(path), path, ExtractConfig())  # first call: imports, caches
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for path in (warc, wat, warc):
+            kept, _, _ = extract_file(read_records(path), path, ExtractConfig())
+            assert kept.num_rows
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
