@@ -528,7 +528,7 @@ def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
     once are ordered by (source, source_row) as well."""
     import pyarrow.compute as pc
 
-    t = table
+    t = table.combine_chunks()  # one copy: take over many chunks is ~5x slower (measured)
     uids = uid_bytes(t["uid"])
     order = np.argsort(uids, kind="stable")  # timsort: uid-sorted pieces are merged
     ordered = uids[order]
