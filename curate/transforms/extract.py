@@ -4,7 +4,7 @@ with a reason (``curate.ops.extract``), per file and in total.
 
 Work is split by file: one element per crawl file (a Common Crawl WAT file is ~1 GB, so a
 snapshot's tens of thousands of files spread over any number of workers); within a file
-records are streamed. Duplicates are found by grouping rows on a prefix of their uid.
+records are streamed. Exact duplicates meet where the pool is written (``ExtractPairs``).
 """
 
 from __future__ import annotations
@@ -180,11 +180,10 @@ def _write_pool_shard(item, prefix: str, bucket_rows: list[int], rows_per_shard:
 
 
 def _write_empty_pool(_impulse, prefix: str, bucket_rows: list[int]):
-    """No pair at all: one empty shard still says "ran, kept nothing"."""
+    """No pair at all: one empty shard still says "ran, kept nothing" (WriteShards' own)."""
     from curate.io import shards
 
-    if not sum(bucket_rows):
-        shards.write_bytes(f"{prefix}-00000-of-00001.parquet", shards.table_to_parquet_bytes(ops.POOL_SCHEMA.empty_table()))
+    for _ in shards._write_empty_shard(sum(bucket_rows), prefix, ops.POOL_SCHEMA, True):
         yield 0, 0
 
 
