@@ -35,12 +35,14 @@ are decoded by the HTML parser.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+import numpy as np
 import pyarrow as pa
 
 from curate import schema
@@ -58,12 +60,16 @@ _SPACE = re.compile(r"\s")
 # ~3x cheaper; tests/extract check it equals the slow path on random URLs.
 _FAST_SRC = re.compile(r"[A-Za-z0-9_\-.~%/+,]+(?:\?[A-Za-z0-9_\-.~%/+,=&;]+)?")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_NETLOC_END = re.compile(r"[/?#]")
+_PATH_END = re.compile(r"[?#]")
 # WAT link keys for the HTML attributes a user may ask for.
 WAT_TEXT_KEYS = {"alt": "alt", "title": "title"}
 
 # Columns of an extracted row, in order (the pool readers take url/text/uid; the rest is
 # provenance for whoever reads the pool itself).
 ROW_COLUMNS = ("uid", "url", "text", "title", "page_url", "crawl_time", "source", "source_row")
+REMOVED_COLUMNS = ("url", "text", "source", "source_row")  # what a removed record keeps
+TITLE_ATTRIBUTES = ("title", "data-image-title")
 
 
 @dataclass
@@ -184,8 +190,9 @@ def page_from_wat(record: Record) -> Page | None:
         if isinstance(link, dict) and link.get("path") == WAT_IMG_PATH:
             attrs = {"src": link.get("url")}
             for attr, key in WAT_TEXT_KEYS.items():
-                if link.get(key) is not None:
-                    attrs[attr] = link[key]
+                value = link.get(key)
+                if value is not None:
+                    attrs[attr] = value
             images.append(attrs)
     url = header.get("WARC-Target-URI") or record.url or ""
     return Page(url, header.get("WARC-Date") or record.crawl_time, head.get("Base"), robots, images)
@@ -197,9 +204,11 @@ def page_from_wat(record: Record) -> Page | None:
 def pick_src(attrs: dict) -> str | None:
     """The image URL an <img> gives (see the module doc), unresolved; None if none."""
     src = (attrs.get("src") or "").strip()
-    lazy = next((attrs[k].strip() for k in LAZY_SRC if (attrs.get(k) or "").strip()), "")
-    if lazy and (not src or src.lower().startswith("data:")):
-        return lazy
+    if not src or src.lower().startswith("data:"):
+        for key in LAZY_SRC:
+            lazy = (attrs.get(key) or "").strip()
+            if lazy:
+                return lazy
     if src:
         return src
     for key in SRCSET:
@@ -230,18 +239,36 @@ def is_noai(robots: Iterable[str]) -> bool:
     return any(tok.strip().lower() in NOAI for content in robots for tok in content.split(","))
 
 
-def fast_base(page_base: str) -> tuple[str, str] | None:
-    """(normalised origin, directory of the normalised path) of a page base that
-    ``resolve`` may append to, or None (then every image takes urljoin + normalise_url)."""
-    if not page_base[:8].lower().startswith(("http://", "https://")) or _SPACE.search(page_base):
-        return None
+@functools.lru_cache(maxsize=4096)
+def _origin(scheme_netloc: str) -> str | None:
+    """The normalised ``scheme://netloc`` of an http(s) origin, or None when
+    ``schema.normalise_url`` rejects it: a page's origin is shared by its site's pages."""
     try:
-        parts = urlsplit(schema.normalise_url(page_base))
+        parts = urlsplit(schema.normalise_url(scheme_netloc + "/"))
     except ValueError:
         return None
-    if _DOT_SEGMENT.search(parts.path) or "//" in parts.path:  # urljoin would rewrite them
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def fast_base(page_base: str) -> tuple[str, str] | None:
+    """(normalised origin, directory of the normalised path) of a page base that
+    ``resolve`` may append to, or None (then every image takes urljoin + normalise_url).
+
+    Split as urlsplit splits an http(s) URL without white space (netloc up to the first
+    ``/?#``, path up to the first ``?#``); the origin is normalised once per site
+    (``_origin``). tests/extract check it equals normalising the whole URL."""
+    if not page_base[:8].lower().startswith(("http://", "https://")) or _SPACE.search(page_base):
         return None
-    return f"{parts.scheme}://{parts.netloc}", parts.path[: parts.path.rfind("/") + 1]
+    start = page_base.index("//") + 2
+    m = _NETLOC_END.search(page_base, start)
+    end = m.start() if m else len(page_base)
+    origin = _origin(page_base[:end])
+    if origin is None:
+        return None
+    path = _PATH_END.split(page_base[end:], 1)[0] or "/"
+    if _DOT_SEGMENT.search(path) or "//" in path:  # urljoin would rewrite them
+        return None
+    return origin, path[: path.rfind("/") + 1]
 
 
 def resolve(page_base: str, fast: tuple[str, str] | None, src: str) -> tuple[str, str | None]:
@@ -277,13 +304,13 @@ def check_image(attrs: dict, page_base: str, noai: bool, config: ExtractConfig, 
         return url[: config.max_url_chars], None, text, (
             "url_too_long", f"{len(url)} chars > {config.max_url_chars}"
         )
-    if norm is None:
+    if norm is None:  # (the fast path's URLs have no white space: fast_base, _FAST_SRC)
         try:
             norm = schema.normalise_url(url)
         except ValueError as e:
             return url, None, text, ("bad_url", str(e)[:200])
-    if _SPACE.search(norm):
-        return url, None, text, ("bad_url", "white space inside the URL")
+        if _SPACE.search(norm):
+            return url, None, text, ("bad_url", "white space inside the URL")
     if config.skip_tracking_pixels and _is_pixel(attrs.get("width")) and _is_pixel(attrs.get("height")):
         return url, None, text, ("tracking_pixel", f"{attrs.get('width')}x{attrs.get('height')}")
     if text is None:
@@ -303,23 +330,23 @@ def _page_base(page: Page) -> str:
 
 def extract_records(records: Iterable[Record], source: str, config: ExtractConfig) -> Iterator[tuple]:
     """One file's records → ("kept", row) / ("removed", row, reason, detail) / ("page", None)
-    in file order. ``source_row`` counts the rows (kept and removed) of the file."""
+    in file order: a kept row is a tuple in ``ROW_COLUMNS`` order, a removed one
+    ``REMOVED_COLUMNS``. ``source_row`` counts the rows (kept and removed) of the file."""
     n = 0
     for record in records:
-        base_row = {"source": source, "page_url": record.url, "crawl_time": record.crawl_time}
         if record.kind == "skip":
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, record.reason, record.detail
+            yield "removed", (record.url, None, source, n), record.reason, record.detail
             n += 1
             continue
         try:
             page = page_from_html(record, config.parser) if record.kind == "html" else page_from_wat(record)
         except UnicodeDecodeError as e:
             detail = f"{e.encoding}: {e.reason} at byte {e.start}"
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, "undecodable_html", detail
+            yield "removed", (record.url, None, source, n), "undecodable_html", detail
             n += 1
             continue
         except ValueError as e:  # json.JSONDecodeError is a ValueError
-            yield "removed", {**base_row, "url": record.url, "text": None, "source_row": n}, "bad_wat_json", str(e)[:200]
+            yield "removed", (record.url, None, source, n), "bad_wat_json", str(e)[:200]
             n += 1
             continue
         if page is None:
@@ -330,21 +357,12 @@ def extract_records(records: Iterable[Record], source: str, config: ExtractConfi
         noai = config.respect_noai and is_noai(page.robots)
         for attrs in page.images:
             url, norm, text, problem = check_image(attrs, page_base, noai, config, fast)
-            row = {
-                "url": norm if problem is None else url,
-                "text": text,
-                "title": pick_text(attrs, ("title", "data-image-title")),
-                "page_url": page.url,
-                "crawl_time": page.crawl_time,
-                "source": source,
-                "source_row": n,
-            }
-            n += 1
             if problem is None:
-                row["uid"] = schema.make_uid(norm, text)
-                yield ("kept", row)
+                title = pick_text(attrs, TITLE_ATTRIBUTES)
+                yield "kept", (schema.make_uid(norm, text), norm, text, title, page.url, page.crawl_time, source, n)
             else:
-                yield ("removed", row, *problem)
+                yield "removed", (url, text, source, n), *problem
+            n += 1
 
 
 def pick_first(rows: list[dict]) -> tuple[dict, list[dict]]:
@@ -371,6 +389,14 @@ POOL_SCHEMA = pa.schema(
 )
 
 
+def _from_rows(rows: list[tuple], table_schema: pa.Schema) -> pa.Table:
+    """Row tuples in `table_schema`'s column order → a table, built column by column."""
+    if not rows:
+        return table_schema.empty_table()
+    columns = zip(*rows, strict=True)
+    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, table_schema, strict=True)], schema=table_schema)
+
+
 def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
     """One file → (kept POOL_SCHEMA table, removed records table, file stats). The kept rows
     are not yet deduplicated across files."""
@@ -386,13 +412,7 @@ def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
             reasons.append(item[2])
             details.append(item[3])
     removed_table = schema.removed(
-        pa.Table.from_pylist(
-            [{k: r.get(k) for k in ("url", "text", "source", "source_row")} for r in removed],
-            schema=pa.schema([schema.REMOVED_SCHEMA.field(n) for n in ("url", "text", "source", "source_row")]),
-        ),
-        STAGE,
-        reasons,
-        details,
+        _from_rows(removed, pa.schema([schema.REMOVED_SCHEMA.field(n) for n in REMOVED_COLUMNS])), STAGE, reasons, details
     )
     by_reason: dict[str, int] = {}
     for r in reasons:
@@ -403,7 +423,7 @@ def extract_file(records: Iterable[Record], source: str, config: ExtractConfig):
         "extracted": len(kept),
         "removed_by_reason": dict(sorted(by_reason.items())),
     }
-    return pa.Table.from_pylist(kept, schema=POOL_SCHEMA), removed_table, stats
+    return _from_rows(kept, POOL_SCHEMA), removed_table, stats
 
 
 def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
@@ -420,19 +440,113 @@ def dedup_rows(rows: list[dict]) -> tuple[list[dict], list[tuple[dict, str]]]:
     return kept, dups
 
 
-def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
-    """``dedup_rows`` on a POOL_SCHEMA table, in Arrow: (kept sorted by uid, duplicates,
-    one detail per duplicate). Same rows as ``dedup_rows`` (tests/extract check it)."""
-    import numpy as np
+def pack(table: pa.Table) -> bytes:
+    """A table as Arrow IPC bytes with zstd-compressed buffers: what moves between workers.
+    Crawl rows repeat their page URL, crawl time and file name, so this is ~5x smaller
+    than the pickled table (measured: benchmarks/results/extract_2026-11-30.md), and a
+    runner copies every byte it moves several times."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
-    t = table.sort_by([("uid", "ascending"), ("source", "ascending"), ("source_row", "ascending")])
-    n = t.num_rows
-    uids = np.asarray(t["uid"].to_pylist(), dtype=object)
-    first = np.ones(n, dtype=bool)
-    if n > 1:
-        first[1:] = uids[1:] != uids[:-1]
-    owner = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, dtype=np.int64)
-    dup_idx = np.flatnonzero(~first)
-    sources, rows = t["source"].to_pylist(), t["source_row"].to_pylist()
-    details = [f"same url and text as {sources[owner[i]]}:{rows[owner[i]]}" for i in dup_idx]
-    return t.filter(pa.array(first)), t.take(pa.array(dup_idx, type=pa.int64())), details
+
+def unpack(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+def uid_bytes(uids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The uids as a numpy bytes array (equal uids, equal elements): zero-copy from Arrow's
+    buffer when every uid is 32 ASCII characters (``schema.make_uid``), else row by row."""
+    arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
+    n = len(arr)
+    if n and arr.null_count == 0 and arr.type == pa.string():
+        offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
+        if offsets[-1] - offsets[0] == 32 * n and (np.diff(offsets) == 32).all():
+            data = np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))
+            if (data < 128).all():  # ASCII: one byte per character
+                return data.view("S32")
+    return np.array([u.encode() for u in arr.to_pylist()], dtype=object)
+
+
+_HEX = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _HEX[ord(chr(_c).upper())] = _i
+
+
+def uid_prefix_ints(uids: pa.ChunkedArray | pa.Array, digits: int) -> np.ndarray:
+    """``int(uid[:digits], 16)`` of every uid (digits <= 15, so it fits an int64),
+    vectorised over the hex characters of 32-character uids; row by row for any other."""
+    raw = uid_bytes(uids)
+    if raw.dtype == np.dtype("S32"):
+        vals = _HEX[raw.view(np.uint8).reshape(-1, 32)[:, :digits]]
+        if not (vals == 255).any():
+            return vals.astype(np.int64) @ (np.int64(16) ** np.arange(digits - 1, -1, -1, dtype=np.int64))
+    return np.fromiter((int(u[:digits], 16) for u in raw), np.int64, len(raw))
+
+
+def key_groups(keys: np.ndarray, within: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+    """(key, indices of the rows with that key) for each distinct key, keys ascending; the
+    indices of a key in the order of `within` (a permutation of the rows; default:
+    ascending)."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable") if within is None else within[np.argsort(keys[within], kind="stable")]
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    return [(int(ordered[s]), order[s:e]) for s, e in zip(starts, ends, strict=True)]
+
+
+def uid_buckets(kept: pa.Table, buckets: int) -> list[tuple[int, np.ndarray]]:
+    """(bucket, the uids of `kept` in it as ``uid_bytes``) by the uid's first 8 hex digits
+    modulo `buckets`: the pieces whose distinct uids, counted per bucket, give the pool's
+    row count before any row is moved."""
+    raw = uid_bytes(kept["uid"])
+    return [(k, raw[idx]) for k, idx in key_groups(uid_prefix_ints(kept["uid"], 8) % buckets)]
+
+
+def count_distinct(pieces: Iterable[np.ndarray]) -> int:
+    pieces = list(pieces)
+    return int(len(np.unique(np.concatenate(pieces)))) if pieces else 0
+
+
+def shard_pieces(kept: pa.Table, num_shards: int) -> list[tuple[int, pa.Table]]:
+    """(pool shard, its rows of `kept`, sorted by uid): ``curate.io.shards``' rule (the
+    uid's first 15 hex digits modulo the shard count), so every copy of a pair meets in one
+    shard. Sorted, a shard's pieces are runs that ``dedup_table``'s sort merges. Each piece
+    owns its buffers (a slice would carry, and pickle, the whole table's)."""
+    ids = uid_prefix_ints(kept["uid"], 15) % num_shards
+    by_uid = np.argsort(uid_bytes(kept["uid"]), kind="stable")
+    return [(k, kept.take(pa.array(idx))) for k, idx in key_groups(ids, by_uid)]
+
+
+def dedup_table(table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
+    """``dedup_rows`` on a POOL_SCHEMA table, in Arrow: (kept sorted by uid, duplicates in
+    (uid, source, source_row) order, one detail per duplicate). Same rows as ``dedup_rows``
+    (tests/extract check it). Rows are ordered by uid alone; only the uids seen more than
+    once are ordered by (source, source_row) as well."""
+    import pyarrow.compute as pc
+
+    t = table.combine_chunks()  # one copy: take over many chunks is ~5x slower (measured)
+    uids = uid_bytes(t["uid"])
+    order = np.argsort(uids, kind="stable")  # timsort: uid-sorted pieces are merged
+    ordered = uids[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, len(order)])
+    kept_idx = order[starts]
+    multi = np.flatnonzero(lengths > 1)  # runs of one uid, in uid order
+    if not len(multi):
+        return t.take(pa.array(kept_idx)), t.schema.empty_table(), []
+    rows = order[np.repeat(lengths > 1, lengths)]
+    sub = t.select(["uid", "source", "source_row"]).take(pa.array(rows))
+    by = pc.sort_indices(sub, [("uid", "ascending"), ("source", "ascending"), ("source_row", "ascending")]).to_numpy()
+    rows, sub = rows[by], sub.take(pa.array(by))
+    sub_uids = uid_bytes(sub["uid"])
+    first = np.r_[True, sub_uids[1:] != sub_uids[:-1]]
+    kept_idx[multi] = rows[first]
+    owner = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+    dup = np.flatnonzero(~first)
+    sources, source_rows = sub["source"].to_pylist(), sub["source_row"].to_pylist()
+    details = [f"same url and text as {sources[owner[i]]}:{source_rows[owner[i]]}" for i in dup]
+    return t.take(pa.array(kept_idx)), t.take(pa.array(rows[dup])), details

@@ -281,3 +281,191 @@ def test_arrow_dedup_equals_the_row_reference():
     got = sorted(zip(dups.to_pylist(), details, strict=True), key=lambda x: key(x[0]))
     assert got == sorted(ref_dups, key=lambda x: key(x[0]))
     assert kept.num_rows == 50 and dups.num_rows == 350
+
+
+def _fast_base_reference(page_base):
+    """fast_base as first written: normalise the whole URL, split it again."""
+    import re
+    from urllib.parse import urlsplit
+
+    from curate import schema
+
+    if not page_base[:8].lower().startswith(("http://", "https://")) or re.search(r"\s", page_base):
+        return None
+    try:
+        parts = urlsplit(schema.normalise_url(page_base))
+    except ValueError:
+        return None
+    if re.search(r"(?:^|/)\.\.?(?:/|$)", parts.path) or "//" in parts.path:
+        return None
+    return f"{parts.scheme}://{parts.netloc}", parts.path[: parts.path.rfind("/") + 1]
+
+
+def test_fast_base_equals_normalising_the_whole_url():
+    import random
+
+    from curate.ops.extract import fast_base
+
+    rng = random.Random(1)
+    origins = ["http://Example.COM", "https://h.org:443", "http://h.org:8080", "http://u:p@H.org", "http://[::1]",
+               "HTTP://h.org", "http://h.org:80", "http://h.org:bad", "http://[::1", "https://", "http://h.org:",
+               "http://@h.org", "https://ü.example"]
+    pieces = ["/", "a", "B", ".", "..", "//", "?", "q=1", "#", "f", "%20", "x.html", ":", "@", ";"]
+    checked = fast = 0
+    for _ in range(20000):
+        base = rng.choice(origins) + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        got, want = fast_base(base), _fast_base_reference(base)
+        assert got == want, base
+        checked += 1
+        fast += got is not None
+    assert checked == 20000 and 5000 < fast < 19000
+
+
+def test_uid_prefix_ints_and_shard_pieces_follow_the_shard_writers_rule():
+    import random
+
+    import pyarrow as pa
+
+    from curate.io.shards import shard_ids, split_into_shards
+    from curate.ops.extract import (
+        POOL_SCHEMA,
+        count_distinct,
+        pack,
+        shard_pieces,
+        uid_buckets,
+        uid_prefix_ints,
+        unpack,
+    )
+
+    rng = random.Random(2)
+    uids = [f"{rng.getrandbits(128):032x}" for _ in range(3000)] + ["ABCDEF0123456789abcdef0123456789", "12ab"]
+    uids += uids[:500]  # repeats
+    table = pa.Table.from_pylist([{"uid": u, "url": f"http://h/{i}", "text": "t", "source": "s", "source_row": i}
+                                  for i, u in enumerate(uids)], schema=POOL_SCHEMA)
+    for digits in (8, 15):
+        assert uid_prefix_ints(table["uid"], digits).tolist() == [int(u[:digits], 16) for u in uids]
+    assert uid_prefix_ints(table["uid"][:3000], 15).tolist() == [int(u[:15], 16) for u in uids[:3000]]  # vectorised path
+    for n in (1, 7, 64):
+        by_uid = lambda r: (r["uid"], r["source_row"])  # noqa: E731  (uid order, then row order)
+        want = {k: sorted(t.to_pylist(), key=by_uid) for k, t in split_into_shards(table, n)}
+        got = {k: t.to_pylist() for k, t in shard_pieces(table, n)}
+        assert got == want and set(got) == set(shard_ids(table, n).tolist())
+        pieces = uid_buckets(table, n)
+        assert sum(len(p) for _, p in pieces) == len(uids)
+        assert count_distinct(p for _, p in pieces) == len(set(uids))
+        for k, p in pieces:
+            assert {int(u[:8], 16) % n for u in p} == {k}
+    assert unpack(pack(table)).equals(table)
+
+
+def test_dedup_at_the_pool_writer_equals_a_slow_reference(tmp_path):
+    """Duplicates across and within files, pool split in several shards: the pool's files
+    hold exactly the reference's rows (ingest's rule: the first in (source, source_row)
+    order, over all files at once), and the removed records say which row each repeats."""
+    import random
+
+    import apache_beam as beam
+
+    from curate.io.shards import shard_ids
+    from curate.ops.extract import dedup_rows
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    rng = random.Random(3)
+    paths = []
+    for f in range(4):
+        pages = []
+        for i in range(30):
+            imgs = "".join(f'<img src="/i{rng.randrange(40)}.jpg" alt="{rng.choice(["a", "b", "c"])}">' for _ in range(6))
+            pages.append((f"http://h{rng.randrange(3)}.example/p/{f}-{i}.html", f"<html><body>{imgs}</body></html>"))
+        paths.append(str(write_warc(tmp_path / f"c{f}.warc.gz", pages)))
+    rows = []
+    for p in paths:
+        kept, _, _ = extract_file(read_records(p), p, ExtractConfig())
+        rows += kept.to_pylist()
+    ref_kept, ref_dups = dedup_rows(rows)
+    assert len(ref_dups) > 100 and len({r["source"] for r, _ in ref_dups}) == 4
+    out = tmp_path / "out"
+    with beam.Pipeline(options=pipeline_options(in_process_args(2))) as p:
+        _ = p | ExtractToPool(paths, str(out), ExtractConfig(dedup_buckets=5), rows_per_shard=50)
+    n_shards = -(-len(ref_kept) // 50)
+    assert n_shards > 3
+    ids = shard_ids(pa_table(ref_kept), n_shards).tolist()
+    for shard in range(n_shards):
+        f = out / "pool" / f"part-{shard:05d}-of-{n_shards:05d}.parquet"
+        want = sorted((r for r, s in zip(ref_kept, ids, strict=True) if s == shard), key=lambda r: r["uid"])
+        assert read_table(str(f)).to_pylist() == want
+    removed = read_table(str(out / "removed"))
+    dups = [r for r in removed.to_pylist() if r["reason"] == "duplicate_pair"]
+    assert sorted((r["uid"], r["source"], r["source_row"], r["detail"]) for r in dups) == sorted(
+        (r["uid"], r["source"], r["source_row"], d) for r, d in ref_dups
+    )
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["kept"] == len(ref_kept) and stats["stages"][0]["removed_by_reason"]["duplicate_pair"] == len(ref_dups)
+
+
+def pa_table(rows):
+    import pyarrow as pa
+
+    from curate.ops.extract import POOL_SCHEMA
+
+    return pa.Table.from_pylist(rows, schema=POOL_SCHEMA)
+
+
+def test_a_run_without_pairs_writes_one_empty_pool_shard(tmp_path):
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+
+    from curate.ops.extract import POOL_SCHEMA
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    crawl = str(write_wat(tmp_path / "b.wat.gz", [b"{broken", WAT_DOCS[2]]))  # bad JSON, a noai page
+    out = tmp_path / "out"
+    with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
+        _ = p | ExtractToPool([crawl], str(out))
+    assert sorted(f.name for f in (out / "pool").iterdir()) == ["part-00000-of-00001.parquet"]
+    pool = pq.read_table(out / "pool" / "part-00000-of-00001.parquet")
+    assert pool.num_rows == 0 and pool.schema.equals(POOL_SCHEMA)
+    s = json.loads((out / "stats.json").read_text())["stages"][0]
+    assert (s["in"], s["kept"], s["removed_by_reason"]) == (2, 0, {"bad_wat_json": 1, "noai": 1})
+
+
+def test_a_run_without_removed_records_writes_one_empty_removed_shard(tmp_path):
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+
+    from curate import schema
+    from curate.runner import in_process_args
+    from curate.transforms.extract import ExtractToPool
+
+    crawl = str(write_wat(tmp_path / "b.wat.gz", [WAT_DOCS[1]]))  # one page, one good image
+    out = tmp_path / "out"
+    with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
+        _ = p | ExtractToPool([crawl], str(out))
+    assert sorted(f.name for f in (out / "removed").iterdir()) == ["part-00000-of-00001.parquet"]
+    removed = pq.read_table(out / "removed" / "part-00000-of-00001.parquet")
+    assert removed.num_rows == 0 and removed.schema.equals(schema.REMOVED_SCHEMA)
+    assert _pairs(read_table(str(out / "pool"))) == {("https://static.example.net/assets/bird.jpg", "a bird")}
+
+
+def test_extraction_makes_no_reference_cycles(tmp_path):
+    """ExtractFileFn pauses the cyclic GC while it extracts a file: safe only while
+    extraction leaves nothing that reference counting cannot free (bad records included)."""
+    import gc
+
+    warc = str(write_warc(tmp_path / "a.warc.gz", PAGES))
+    wat = str(write_wat(tmp_path / "b.wat.gz", [*WAT_DOCS, b"{broken"]))
+    for path in (warc, wat):
+        extract_file(read_records(path), path, ExtractConfig())  # first call: imports, caches
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for path in (warc, wat, warc):
+            kept, _, _ = extract_file(read_records(path), path, ExtractConfig())
+            assert kept.num_rows
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
