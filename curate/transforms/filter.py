@@ -6,6 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate import schema
 from curate.config import FilterConfig
@@ -19,8 +20,13 @@ class FilterTextFn(beam.DoFn):
     REMOVED = "removed"
 
     def __init__(self, config: FilterConfig, queries: str | None):
+        from apache_beam.utils import shared
+
         self.config = config
         self.queries = queries
+        # One automaton per worker process, whatever the number of DoFn instances (threads)
+        # in it: with the full list it is the largest object of the stage.
+        self.shared_matcher = shared.Shared()
 
     def setup(self):
         self.langid = ops.LanguageId() if self.config.languages else None
@@ -28,7 +34,8 @@ class FilterTextFn(beam.DoFn):
         if self.config.match:
             from curate.io.queries import load_entries
 
-            self.matcher = ops.Matcher(load_entries(self.queries))
+            queries = self.queries
+            self.matcher = self.shared_matcher.acquire(lambda: ops.Matcher(load_entries(queries)))
 
     def process(self, table: pa.Table):
         c = self.config
@@ -59,14 +66,19 @@ class FilterTextFn(beam.DoFn):
         }
         if self.matcher is not None:
             idx = np.flatnonzero(todo)
-            matched = [[] for _ in range(n)]
-            if idx.size:
-                sub = self.matcher.match_array(texts.take(pa.array(idx))).to_pylist()
-                for k, i in enumerate(idx):
-                    matched[i] = sub[k]
-                    if not sub[k]:
-                        reasons[i] = "no_match"
-            columns["matched_entries"] = pa.array(matched, pa.list_(pa.int32()))
+            if idx.size == n:
+                matched = self.matcher.match_array(texts)
+                counts = pc.list_value_length(matched).to_numpy()
+            else:  # rows removed before matching get an empty list
+                sub = self.matcher.match_array(texts.take(pa.array(idx)))
+                counts = np.zeros(n, dtype=np.int64)
+                counts[idx] = pc.list_value_length(sub).to_numpy()
+                offsets = np.zeros(n + 1, dtype=np.int32)
+                np.cumsum(counts, out=offsets[1:])
+                matched = pa.ListArray.from_arrays(pa.array(offsets), sub.flatten())
+            for i in idx[counts[idx] == 0]:
+                reasons[i] = "no_match"
+            columns["matched_entries"] = matched
         for name, col in columns.items():
             table = schema.with_column(table, name, col)
         keep = pa.array([r is None for r in reasons])
