@@ -101,7 +101,6 @@ def _min_kernel():
     from numba's cache, on first use: importing this module stays cheap)."""
     from numba import njit
 
-    @njit(cache=True, nogil=True)
     def min_affine32(offsets, idx, hv, a, b, out):
         # out[i, j] = min over the shingles k of text i of (a[j] * hv[idx[k]] + b[j]) mod 2**32
         n, p = out.shape
@@ -114,7 +113,10 @@ def _min_kernel():
                     if v < row[j]:
                         row[j] = v
 
-    return min_affine32
+    try:  # numba's on-disk cache: next to this file, else in the user's cache folder
+        return njit(cache=True, nogil=True)(min_affine32)
+    except RuntimeError:  # neither is writable: compile in each process
+        return njit(nogil=True)(min_affine32)
 
 
 def signatures(
