@@ -75,7 +75,8 @@ class Matcher:
     character match. Matches become sorted, distinct entry ids per text in numpy, and a
     list<int32> Arrow array without a Python object per text.
 
-    Building takes ~0.5 s per 370K entries: build once per worker process (``shared``).
+    Building takes ~1-1.5 s per 370K entries on this machine under load: FilterText builds
+    it once per worker process (Beam ``Shared``).
     Duplicate entries in the list all match (each id is reported). An entry containing a
     tab, newline or carriage return can never match (spacing turns them into spaces) and
     is left out."""
