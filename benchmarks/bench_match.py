@@ -1,14 +1,30 @@
-"""MetaCLIP matching throughput with the largest entry list available, in one run:
-inside Beam (FilterText, matching only, one in-process worker = one core) vs (a) the naive
-MetaCLIP loop on a small sample and (b) the bare automaton loop outside Beam.
-Target: Beam >= 50% of the bare loop; peak memory per worker < 2 GB with a 500K list.
+"""MetaCLIP matching throughput with the largest entry list available, in one run, methods
+alternating within each repeat (medians):
 
-    .venv/bin/python benchmarks/bench_match.py [--texts 200000] [--repeats 3]
+- bare kernel: ``Matcher.match_array`` over in-memory Arrow batches (spacing in Arrow, the
+  automaton, the list<int32> column), automaton already built;
+- bare job: what a script without Beam does for the same job: build the automaton, read the
+  Parquet shards, match, count;
+- inside Beam: ReadShards | FilterText (matching only) | count, one in-process worker (= one
+  core), end to end (pipeline start, automaton build, Parquet in);
+- Beam's steady rate: texts / the time from the first batch entering FilterText to the
+  last leaving it (Parquet reading of the later shards included; pipeline start and the
+  automaton build not), and Beam's fixed cost: the same pipeline over a 1-row shard;
+- for the record: the naive MetaCLIP loop on a small sample and the per-text loop.
+
+Targets: Beam steady rate >= 0.8x the bare kernel; peak RSS per worker <= 2 GB with the list.
+``--entries N`` pads the list to N entries with word bigrams (MetaCLIP's list has ~500K).
+
+    .venv/bin/python benchmarks/bench_match.py [--texts 100000] [--repeats 5] [--entries 0]
+        [--out benchmarks/results/match_<date>.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -19,11 +35,13 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
 import text_data  # noqa: E402
 
 from curate.config import FilterConfig  # noqa: E402
-from curate.io.shards import ReadShards  # noqa: E402
+from curate.io.queries import load_entries  # noqa: E402
+from curate.io.shards import ReadShards, read_shard  # noqa: E402
 from curate.ops import text_filter as ops  # noqa: E402
 from curate.runner import in_process_args, pipeline_options  # noqa: E402
 from curate.transforms.filter import FilterText  # noqa: E402
@@ -49,24 +67,59 @@ def _batches(texts):
     return out
 
 
+def padded_entries(entries: list[str], n: int) -> list[str]:
+    """`entries` plus distinct word bigrams (by frequency rank) up to `n` entries, sorted."""
+    if n <= len(entries):
+        return entries
+    have = set(entries)
+    words = [w for w, _ in text_data.word_counts(1000)[:3000]]
+    extra = []
+    for i, a in enumerate(words):
+        for b in words[i + 1 :]:
+            if len(have) + len(extra) >= n:
+                return sorted(have | set(extra))
+            if f"{a} {b}" not in have:
+                extra.append(f"{a} {b}")
+    return sorted(have | set(extra))
+
+
 def run_beam(pattern, queries):
-    """Read Parquet shards, match, count: the stage as a pipeline runs it."""
+    """Read Parquet shards, match, count: the stage as a pipeline runs it. Returns (wall
+    seconds, steady seconds: from the first batch entering FilterText to the last leaving)."""
     config = FilterConfig(min_words=0, min_chars=0, languages=())
+    text_data.STAMPS.clear()
     t = time.perf_counter()
     with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
-        out = p | ReadShards(pattern, batch_rows=BATCH) | FilterText(config, queries)
-        _ = (out.kept, out.removed) | beam.Flatten() | beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
+        batches = p | ReadShards(pattern, batch_rows=BATCH) | "In" >> beam.Map(text_data.stamp)
+        out = batches | FilterText(config, queries)
+        _ = (out.kept, out.removed) | beam.Flatten() | "Out" >> beam.Map(text_data.stamp) | beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
+    return time.perf_counter() - t, max(text_data.STAMPS) - min(text_data.STAMPS)
+
+
+def bare_job(paths, queries):
+    """The same job without Beam: build, read the shards, match, count matched texts."""
+    t = time.perf_counter()
+    matcher = ops.Matcher(load_entries(queries))
+    n = 0
+    for path in paths:
+        for table in read_shard(path, BATCH):
+            n += pa.compute.sum(pa.compute.greater(pa.compute.list_value_length(matcher.match_array(table["text"])), 0)).as_py()
     return time.perf_counter() - t
 
 
-def main():
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--texts", type=int, default=200_000)
+    ap.add_argument("--texts", type=int, default=100_000)
     ap.add_argument("--naive", type=int, default=40)
-    ap.add_argument("--repeats", type=int, default=3)
-    a = ap.parse_args()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--entries", type=int, default=0, help="pad the list to this many entries")
+    ap.add_argument("--out", default=str(HERE / "results" / f"match_{dt.date.today()}.json"))
+    a = ap.parse_args(argv)
 
     entries, source = text_data.entries()
+    if a.entries > len(entries):
+        entries = padded_entries(entries, a.entries)
+        source += f", padded with word bigrams to {len(entries):,}"
     texts = text_data.texts(a.texts)
     print(f"entries: {len(entries):,} ({source}); texts: {len(texts):,}, mean {sum(map(len, texts)) / len(texts):.0f} chars")
     rss0 = text_data.peak_rss_mb()[0]
@@ -76,47 +129,93 @@ def main():
     rss1 = text_data.peak_rss_mb()[0]
     print(f"automaton build {build_s:.2f} s, peak RSS +{rss1 - rss0:.0f} MB for the automaton")
 
-    # (a) naive MetaCLIP loop, small sample
+    med = statistics.median
     naive = []
-    for _ in range(a.repeats):
+    for _ in range(min(a.repeats, 3)):
         t = time.perf_counter()
         for x in texts[: a.naive]:
             ops.naive_match(x, entries)
         naive.append(a.naive / (time.perf_counter() - t))
-    # (b) bare automaton loop outside Beam, per batch (spacing in Arrow, automaton per text)
-    arr = [pa.array(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
-    bare = []
-    for _ in range(a.repeats):
-        t = time.perf_counter()
-        n = sum(sum(map(bool, matcher.match_array(x).to_pylist())) for x in arr)
-        bare.append(len(texts) / (time.perf_counter() - t))
-    print(f"texts with a match: {n / len(texts):.1%}")
-    # MetaCLIP's own loop shape: spacing() + automaton.iter per text
     loop = []
-    for _ in range(a.repeats):
+    for _ in range(min(a.repeats, 3)):
         t = time.perf_counter()
         for x in texts:
             matcher.match(x)
         loop.append(len(texts) / (time.perf_counter() - t))
+    arr = [pa.array(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
+    n_matched = sum(pa.compute.sum(pa.compute.greater(pa.compute.list_value_length(matcher.match_array(x)), 0)).as_py() for x in arr)
+    print(f"texts with a match: {n_matched / len(texts):.1%}")
 
+    rates: dict[str, list[float]] = {"bare_kernel": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": []}
     with tempfile.TemporaryDirectory() as tmp:
         q = Path(tmp) / "q"
         q.mkdir()
         (q / "entries.txt").write_text("\n".join(entries) + "\n", encoding="utf-8")
+        data = Path(tmp) / "data"
+        data.mkdir()
+        paths = []
         for i, b in enumerate(_batches(texts)):
-            pq.write_table(b, Path(tmp) / f"in-{i:04d}.parquet")
-        beam_rates = [len(texts) / run_beam(str(Path(tmp) / "in-*.parquet"), str(q)) for _ in range(a.repeats)]
-
-    med = statistics.median
-    print(f"naive MetaCLIP loop (every entry per text): {med(naive):10,.0f} texts/s")
-    print(f"bare automaton, per-text spacing loop:      {med(loop):10,.0f} texts/s")
-    print(f"bare automaton, batch (Arrow spacing):      {med(bare):10,.0f} texts/s")
-    print(f"inside Beam (1 in-process worker; Parquet in, incl. pipeline start + automaton build): {med(beam_rates):10,.0f} texts/s")
-    print(f"ratio Beam / bare batch loop: {med(beam_rates) / med(bare):.2f} (target >= 0.5)")
-    print(f"ratio bare batch loop / naive: {med(bare) / med(naive):,.0f}x")
+            paths.append(str(data / f"in-{i:04d}.parquet"))
+            pq.write_table(b, paths[-1])
+        one = Path(tmp) / "one"
+        one.mkdir()
+        pq.write_table(_batches(texts[:1])[0], one / "in-0000.parquet")
+        rss_before_beam = text_data.peak_rss_mb()[0]
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            for x in arr:
+                matcher.match_array(x)
+            rates["bare_kernel"].append(len(texts) / (time.perf_counter() - t))
+            rates["bare_job"].append(len(texts) / bare_job(paths, str(q)))
+            wall, window = run_beam(str(data / "in-*.parquet"), str(q))
+            rates["beam"].append(len(texts) / wall)
+            rates["beam_steady"].append(len(texts) / window)
+            rates["beam_fixed_s"].append(run_beam(str(one / "in-*.parquet"), str(q))[0])
+    m = {k: med(v) for k, v in rates.items()}
+    steady = m["beam_steady"]
     self_mb, _ = text_data.peak_rss_mb()
-    print(f"peak RSS of this process (automaton + {len(texts):,} texts + in-process Beam worker): {self_mb:.0f} MB")
+    print(f"naive MetaCLIP loop (every entry per text):  {med(naive):10,.0f} texts/s")
+    print(f"per-text loop (spacing + automaton per text): {med(loop):10,.0f} texts/s")
+    print(f"bare kernel (match_array over Arrow batches): {m['bare_kernel']:10,.0f} texts/s")
+    print(f"bare job (build + read Parquet + match):       {m['bare_job']:10,.0f} texts/s")
+    print(f"inside Beam, end to end (1 in-process worker): {m['beam']:10,.0f} texts/s")
+    print(f"Beam fixed cost (1-row input: start + build): {m['beam_fixed_s']:.2f} s; Beam steady rate (first batch in to last out) {steady:,.0f} texts/s")
+    paired = med([b / k for b, k in zip(rates["beam_steady"], rates["bare_kernel"], strict=True)])
+    print(f"ratio Beam steady / bare kernel: {steady / m['bare_kernel']:.2f} of the medians, {paired:.2f} median of each repeat's ratio (target >= 0.8)")
+    print(f"ratio Beam end to end / bare job: {m['beam'] / m['bare_job']:.2f}; Beam end to end / bare kernel: {m['beam'] / m['bare_kernel']:.2f}")
+    print(f"peak RSS of this process (automaton + {len(texts):,} texts + in-process Beam worker): {self_mb:.0f} MB (before the Beam runs {rss_before_beam:.0f} MB)")
+    result = {
+        "command": "python benchmarks/bench_match.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": str(dt.date.today()),
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_start": os.getloadavg()[0]},
+        "entries": len(entries),
+        "entries_source": source,
+        "texts": len(texts),
+        "texts_with_a_match": n_matched,
+        "repeats": a.repeats,
+        "automaton_build_s": round(build_s, 3),
+        "automaton_peak_rss_mb": round(rss1 - rss0),
+        "texts_per_s_median": {
+            "naive_loop": round(med(naive), 1),
+            "per_text_loop": round(med(loop)),
+            "bare_kernel": round(m["bare_kernel"]),
+            "bare_job": round(m["bare_job"]),
+            "beam_end_to_end": round(m["beam"]),
+            "beam_steady": round(steady),
+        },
+        "beam_fixed_s_median": round(m["beam_fixed_s"], 3),
+        "each_repeat": {k: [round(x, 3) for x in v] for k, v in rates.items()},
+        "ratio_beam_steady_vs_bare_kernel": round(steady / m["bare_kernel"], 2),
+        "ratio_beam_steady_vs_bare_kernel_median_of_repeats": round(paired, 2),
+        "ratio_beam_end_to_end_vs_bare_job": round(m["beam"] / m["bare_job"], 2),
+        "ratio_beam_end_to_end_vs_bare_kernel": round(m["beam"] / m["bare_kernel"], 2),
+        "peak_rss_mb": round(self_mb),
+        "peak_rss_mb_before_beam_runs": round(rss_before_beam),
+    }
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {a.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -86,3 +86,15 @@ def peak_rss_mb() -> tuple[float, float]:
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
+
+
+STAMPS: list[float] = []  # times seen by `stamp` (an in-process pipeline runs it in this process)
+
+
+def stamp(element):
+    """Identity that records when an element passed (a benchmark's Beam.Map; importable, so
+    the pipeline pickles it by reference and appends to this module's STAMPS)."""
+    import time
+
+    STAMPS.append(time.perf_counter())
+    return element

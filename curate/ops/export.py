@@ -131,7 +131,8 @@ CARD_PACKAGES = (
     "img2dataset",
     "datasketch",
     "faiss-cpu",
-    "pyahocorasick",
+    "ahocorasick-rs",
+    "numba",
     "py3langid",
     "webdataset",
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate import schema
 from curate.config import FilterConfig
@@ -19,8 +20,13 @@ class FilterTextFn(beam.DoFn):
     REMOVED = "removed"
 
     def __init__(self, config: FilterConfig, queries: str | None):
+        from apache_beam.utils import shared
+
         self.config = config
         self.queries = queries
+        # One automaton per worker process, whatever the number of DoFn instances (threads)
+        # in it: with the full list it is the largest object of the stage.
+        self.shared_matcher = shared.Shared()
 
     def setup(self):
         self.langid = ops.LanguageId() if self.config.languages else None
@@ -28,7 +34,8 @@ class FilterTextFn(beam.DoFn):
         if self.config.match:
             from curate.io.queries import load_entries
 
-            self.matcher = ops.Matcher(load_entries(self.queries))
+            queries = self.queries
+            self.matcher = self.shared_matcher.acquire(lambda: ops.Matcher(load_entries(queries)))
 
     def process(self, table: pa.Table):
         c = self.config
@@ -37,49 +44,53 @@ class FilterTextFn(beam.DoFn):
             return
         texts = table["text"]
         num_words = ops.word_counts(texts)
-        reasons = ops.text_rule_reasons(texts, num_words, c.min_words, c.min_chars)
-        details: list[str | None] = [None] * n
-        langs: list[str | None] = [None] * n
+        reasons = np.array(ops.text_rule_reasons(texts, num_words, c.min_words, c.min_chars), dtype=object)
+        details = np.full(n, None, dtype=object)
+        todo = np.equal(reasons, None)
+        lang_column = pa.nulls(n, pa.string())
         scores = np.full(n, np.nan, dtype=np.float32)
-        todo = np.array([r is None for r in reasons], dtype=bool)
         if self.langid is not None and todo.any():
             idx = np.flatnonzero(todo)
             sub_langs, sub_scores = self.langid.classify(texts.take(pa.array(idx)).to_pylist())
             sub_reasons = ops.language_reasons(sub_langs, sub_scores, c.languages, c.min_lang_score)
+            langs: list[str | None] = [None] * n
             for k, i in enumerate(idx):
                 langs[i], scores[i] = sub_langs[k], sub_scores[k]
                 if sub_reasons[k] is not None:
                     reasons[i] = sub_reasons[k]
                     details[i] = f"lang={sub_langs[k]} score={sub_scores[k]:.3f}"
                     todo[i] = False
+            lang_column = pa.array(langs, pa.string())
         columns = {
             "num_words": pa.array(num_words, pa.int32()),
-            "lang": pa.array(langs, pa.string()),
+            "lang": lang_column,
             "lang_score": pa.array(scores, pa.float32(), mask=np.isnan(scores)),
         }
         if self.matcher is not None:
             idx = np.flatnonzero(todo)
-            matched = [[] for _ in range(n)]
-            if idx.size:
-                sub = self.matcher.match_array(texts.take(pa.array(idx))).to_pylist()
-                for k, i in enumerate(idx):
-                    matched[i] = sub[k]
-                    if not sub[k]:
-                        reasons[i] = "no_match"
-            columns["matched_entries"] = pa.array(matched, pa.list_(pa.int32()))
+            if idx.size == n:
+                matched = self.matcher.match_array(texts)
+                counts = pc.list_value_length(matched).to_numpy()
+            else:  # rows removed before matching get an empty list
+                sub = self.matcher.match_array(texts.take(pa.array(idx)))
+                counts = np.zeros(n, dtype=np.int64)
+                counts[idx] = pc.list_value_length(sub).to_numpy()
+                offsets = np.zeros(n + 1, dtype=np.int32)
+                np.cumsum(counts, out=offsets[1:])
+                matched = pa.ListArray.from_arrays(pa.array(offsets), sub.flatten())
+            reasons[idx[counts[idx] == 0]] = "no_match"
+            columns["matched_entries"] = matched
         for name, col in columns.items():
             table = schema.with_column(table, name, col)
-        keep = pa.array([r is None for r in reasons])
-        kept, dropped = schema.split_by_mask(table, keep)
+        keep = np.equal(reasons, None)
+        kept, dropped = schema.split_by_mask(table, pa.array(keep))
         if kept.num_rows:
             yield kept
         if dropped.num_rows:
-            gone = [i for i, r in enumerate(reasons) if r is not None]
+            gone = ~keep
             yield beam.pvalue.TaggedOutput(
                 self.REMOVED,
-                schema.removed(
-                    dropped, ops.STAGE, [reasons[i] for i in gone], [details[i] for i in gone]
-                ),
+                schema.removed(dropped, ops.STAGE, reasons[gone].tolist(), details[gone].tolist()),
             )
 
 

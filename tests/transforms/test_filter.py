@@ -56,3 +56,55 @@ def test_filter_without_language_or_matching(tmp_path, beam_args):
 def test_filter_needs_queries_to_match():
     with pytest.raises(ValueError, match="queries"):
         FilterText(FilterConfig(), None)
+
+
+def test_filter_batches_equal_the_per_row_rules(tmp_path):
+    """FilterTextFn on ~3,000 rows in chunked, sliced batches (real captions, generated
+    adversarial ones, nulls), with language id on: each row's outcome is the per-row rule
+    applied in order (text rule, language, MetaCLIP's naive substring rule), and the kept
+    rows carry exactly the naive rule's entry ids."""
+    import random
+
+    import pyarrow as pa
+
+    from curate.ops import text_filter as ops
+    from curate.transforms.filter import FilterTextFn
+    from tests.unit.test_match import ADVERSARIAL_ENTRIES, _generated, _sample_texts
+
+    rng = random.Random(7)
+    sample = _sample_texts()[:2000]
+    words = sorted({w for t in sample for w in t.split()})
+    entries = ADVERSARIAL_ENTRIES + rng.sample(words, min(800, len(words))) + ["dog", "dog"]
+    texts = sample + _generated(1000, rng) + [None, "", "dog dog dog dog"]
+    config = FilterConfig(min_words=2, min_chars=4)
+    fn = FilterTextFn(config, write_queries(tmp_path / "q", entries))
+    fn.setup()
+    table = pairs(texts)
+    kept, removed = [], []
+    for start, size in [(0, 1), (1, 999), (1000, 1500), (2500, len(texts))]:
+        part = table.slice(start, size)
+        part = pa.Table.from_batches(part.to_batches(max_chunksize=333))  # chunked columns
+        for out in fn.process(part):
+            (removed if hasattr(out, "tag") else kept).append(out.value if hasattr(out, "tag") else out)
+    kept = pa.concat_tables(kept).to_pylist()
+    removed = pa.concat_tables(removed).to_pylist()
+    assert len(kept) + len(removed) == len(texts)
+    langs, scores = ops.LanguageId().classify(texts)
+    outcome = {}
+    for i, t in enumerate(texts):
+        words_n = len(t.split()) if t else 0
+        if words_n < config.min_words:
+            outcome[i] = ("too_few_words", None)
+        elif len(t) < config.min_chars:
+            outcome[i] = ("too_short", None)
+        elif langs[i] is not None and langs[i] not in config.languages and scores[i] >= config.min_lang_score:
+            outcome[i] = ("language", None)
+        elif not ops.naive_match(t, entries):
+            outcome[i] = ("no_match", None)
+        else:
+            outcome[i] = (None, ops.naive_match(t, entries))
+    got = {r["source_row"]: (None, r["matched_entries"]) for r in kept}
+    got.update({r["source_row"]: (r["reason"], None) for r in removed})
+    assert got == outcome
+    assert sum(r is None for r, _ in outcome.values()) > 500
+    assert {r for r, _ in outcome.values()} == {None, "too_few_words", "too_short", "language", "no_match"}

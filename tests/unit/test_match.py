@@ -99,3 +99,18 @@ def test_match_table(text, entries, expected):
 def test_text_rules(text, reason):
     texts = pa.array([text], pa.string())
     assert ops.text_rule_reasons(texts, ops.word_counts(texts), 3, 6) == [reason]
+
+
+def test_match_array_on_chunked_and_sliced_columns(corpus):
+    """A table column arrives chunked, a filtered batch sliced (Arrow offsets != 0): the
+    matches are those of the plain array, row by row."""
+    entries, texts = corpus
+    texts = texts[:3000] + [None, "", "x  y", "new york"]
+    matcher = ops.Matcher(entries)
+    want = matcher.match_array(pa.array(texts)).to_pylist()
+    chunked = pa.chunked_array([pa.array(texts[:1000]), pa.array(texts[1000:1001]), pa.array(texts[1001:])])
+    assert matcher.match_array(chunked).to_pylist() == want
+    assert matcher.match_array(pa.array(texts).slice(1234, 700)).to_pylist() == want[1234:1934]
+    assert want[-4:-1] == [[], [], [entries.index("x  y")]]
+    assert matcher.match_array(pa.array([], pa.string())).to_pylist() == []
+    assert ops.Matcher([]).match_array(pa.array(["a", None])).to_pylist() == [[], []]

@@ -28,6 +28,28 @@ def test_signatures_identical_to_datasketch_affine32(num_perm, seed, unit, ngram
         np.testing.assert_array_equal(m.hashvalues, row)
 
 
+def test_signatures_identical_to_datasketch_on_real_captions(monkeypatch):
+    """The stage's own input (the LSH keys of ~3,000 real captions of the sample pool, default
+    shingles and parameters) against datasketch's MinHash.bulk, in chunks of 7 texts so that
+    chunk boundaries, empty shingle lists and shingles seen in earlier chunks all occur."""
+    c = DedupTextConfig()
+    texts = _sample_texts() + ["", "?!", None, "東京 über Sale!"]
+    shingle_lists = [ops.shingles(k, c.ngram, c.unit) for t in texts for k in textdup.lsh_keys(t)]
+    shingle_lists += [[], [], ["x"]]
+    assert len(shingle_lists) > 2000 and [] in shingle_lists
+    want = np.stack(
+        [m.hashvalues for m in MinHash.bulk(
+            [[s.encode("utf-8") for s in sh] for sh in shingle_lists],
+            num_perm=c.num_perm, seed=c.minhash_seed,
+        )]
+    )
+    np.testing.assert_array_equal(ops.signatures(shingle_lists, c.num_perm, c.minhash_seed), want)
+    monkeypatch.setattr(ops, "CHUNK", 7)
+    np.testing.assert_array_equal(ops.signatures(shingle_lists, c.num_perm, c.minhash_seed), want)
+    assert ops.signatures([[], []], c.num_perm, c.minhash_seed).tolist() == [[ops.EMPTY] * c.num_perm] * 2
+    assert ops.signatures([], c.num_perm, c.minhash_seed).shape == (0, c.num_perm)
+
+
 @pytest.mark.parametrize(
     "text, unit, ngram, expected",
     [
