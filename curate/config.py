@@ -67,7 +67,7 @@ class ExtractConfig:
     max_text_chars: int = 4096  # ingest's limit
     skip_tracking_pixels: bool = True  # width and height attributes both <= 1
     respect_noai: bool = True  # robots meta / X-Robots-Tag noai, noimageai
-    dedup_buckets: int = 64  # exact-duplicate groups: rows are grouped by uid prefix
+    dedup_buckets: int = 64  # groups for counting distinct uids (rows dedup per pool shard)
 
     def __post_init__(self):
         object.__setattr__(self, "text_attributes", tuple(a.strip().lower() for a in self.text_attributes if a.strip()))

@@ -139,7 +139,8 @@ def _key_by_shard(table, num_shards):
     yield from split_into_shards(table, num_shards)
 
 
-def _write_shard(item, prefix: str, sort_by, table_schema, fill, num_shards, row_group_rows):
+def write_shard(item, prefix: str, sort_by, table_schema, fill, num_shards, row_group_rows):
+    """One (shard id, tables) group -> one sorted Parquet file named NNNNN-of-NNNNN; its path."""
     shard, tables = item
     table = schema.conform(schema.concat(tables), table_schema, fill=fill)
     table = sort_table(table, sort_by)
@@ -148,7 +149,7 @@ def _write_shard(item, prefix: str, sort_by, table_schema, fill, num_shards, row
     return path
 
 
-def _write_empty_shard(total: int, prefix: str, table_schema: pa.Schema, fill: bool):
+def write_empty_shard(total: int, prefix: str, table_schema: pa.Schema, fill: bool):
     """With no rows at all, one empty shard still says "ran, kept nothing"."""
     if total:
         return
@@ -193,7 +194,7 @@ class WriteShards(beam.PTransform):
         num_shards = total | "NumShards" >> beam.Map(_num_shards, self.rows_per_shard)
         ns = beam.pvalue.AsSingleton(num_shards)
         empty = total | "EmptyShard" >> beam.FlatMap(
-            _write_empty_shard, self.prefix, self.schema, self.fill
+            write_empty_shard, self.prefix, self.schema, self.fill
         )
         written = (
             batches
@@ -201,7 +202,7 @@ class WriteShards(beam.PTransform):
             | "GroupShards" >> beam.GroupByKey()
             | "Write"
             >> beam.Map(
-                _write_shard,
+                write_shard,
                 self.prefix,
                 self.sort_by,
                 self.schema,

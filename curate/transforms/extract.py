@@ -183,7 +183,7 @@ def _write_empty_pool(_impulse, prefix: str, bucket_rows: list[int]):
     """No pair at all: one empty shard still says "ran, kept nothing" (WriteShards' own)."""
     from curate.io import shards
 
-    for _ in shards._write_empty_shard(sum(bucket_rows), prefix, ops.POOL_SCHEMA, True):
+    for _ in shards.write_empty_shard(sum(bucket_rows), prefix, ops.POOL_SCHEMA, True):
         yield 0, 0
 
 
@@ -209,14 +209,14 @@ def _write_removed_shard(item, prefix: str, files: list, bucket_rows: list[int],
 
     num_shards = _num_shards([_removed_rows(files, bucket_rows)], rows_per_shard)
     tables = list(item[1])
-    path = shards._write_shard((item[0], tables), prefix, REMOVED_SORT, schema.REMOVED_SCHEMA, True, num_shards, 16384)
+    path = shards.write_shard((item[0], tables), prefix, REMOVED_SORT, schema.REMOVED_SCHEMA, True, num_shards, 16384)
     return path, sum(t.num_rows for t in tables)
 
 
 def _write_no_removed(_impulse, prefix: str, files: list, bucket_rows: list[int]):
     from curate.io import shards
 
-    for path in shards._write_empty_shard(_removed_rows(files, bucket_rows), prefix, schema.REMOVED_SCHEMA, True):
+    for path in shards.write_empty_shard(_removed_rows(files, bucket_rows), prefix, schema.REMOVED_SCHEMA, True):
         yield path, 0
 
 
