@@ -469,3 +469,76 @@ def test_extraction_makes_no_reference_cycles(tmp_path):
     finally:
         if was:
             gc.enable()
+
+
+def _records_per_member_reference(path):
+    """The reader as it was: warcio's ArchiveIterator set up afresh for every gzip member."""
+    import io
+
+    from curate.io import crawl
+
+    with open(path, "rb") as f:
+        for i, member in enumerate(crawl.gzip_members(f)):
+            if isinstance(member, EOFError):
+                yield ("skip", crawl.BROKEN_FILE, i)
+            elif isinstance(member, Exception):
+                yield ("skip", crawl.BROKEN_RECORD, i)
+            else:
+                try:
+                    yield from list(crawl._iterate(io.BytesIO(member)))
+                except Exception:
+                    yield ("skip", crawl.BROKEN_RECORD, i)
+
+
+def _records_now(path):
+    for r in read_records(str(path)):
+        yield ("skip", r.reason, int(r.detail.split()[2].rstrip(":"))) if r.kind == "skip" else r
+
+
+def test_reused_record_loader_reads_what_a_fresh_iterator_per_member_reads(tmp_path):
+    """The reader parses a one-record member with one reused warcio loader and leaves every
+    other member (two records in one member, a bad header, blank lines first, a payload cut
+    short) to ArchiveIterator: the records equal the per-member iterator's, member by member."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    def plain(url, body, rec_type="response", declared=None):
+        buf = io.BytesIO()
+        w = WARCWriter(buf, gzip=False)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                           ("Content-Length", str(declared or len(body)))], protocol="HTTP/1.1")
+        kw = {"http_headers": http} if rec_type == "response" else {}
+        w.write_record(w.create_warc_record(url, rec_type, payload=io.BytesIO(body), **kw))
+        return buf.getvalue()
+
+    pages = [(f"http://e.com/{i}", f'<img src="{i}.jpg" alt="image {i}">') for i in range(5)]
+    warc = write_warc(tmp_path / "a.warc.gz", pages).read_bytes()
+    wat = write_wat(tmp_path / "a.wat.gz", WAT_DOCS + [b"{not json"]).read_bytes()
+    two = plain("http://e.com/two-a", b'<img src="a.jpg" alt="a">') + plain("http://e.com/two-b", b'<img src="b.jpg" alt="b">')
+    members = [
+        gzip.compress(two),  # two records in one member
+        gzip.compress(b"\r\n\r\n" + plain("http://e.com/blank", b'<img src="c.jpg" alt="c">')),
+        gzip.compress(b"WARX/9.9\r\nWARC-Type: response\r\n\r\n"),  # malformed header
+        gzip.compress(plain("http://e.com/short", b"<img src=d.jpg alt=d>", declared=500)),  # payload cut short
+        gzip.compress(plain("http://e.com/req", b"GET / HTTP/1.1\r\n\r\n", rec_type="request")),
+        gzip.compress(b""),
+    ]
+    mixed = tmp_path / "mixed.warc.gz"
+    mixed.write_bytes(warc + b"".join(members) + wat + warc[: len(warc) // 2])
+    got, want = list(_records_now(mixed)), list(_records_per_member_reference(mixed))
+    assert got == want
+    kinds = [r[0] if isinstance(r, tuple) else r.kind for r in got]
+    # 5 pages, the two-record member's 2 (the blank-first member gives none, either way),
+    # the WAT file's 5 metadata records, half the WARC again up to its cut
+    assert kinds == ["html"] * 7 + ["skip"] * 2 + ["wat"] * 5 + ["html"] * 2 + ["skip"]
+    assert [r[1:] for r in got if isinstance(r, tuple)] == [("broken_record", 7), ("broken_record", 8), ("broken_file", 18)]
+    # and the one-record members did take the reused loader
+    from warcio.recordloader import ArcWarcRecordLoader
+
+    from curate.io import crawl
+
+    one = gzip.decompress(warc[: _members(tmp_path / "a.warc.gz")[1][1]])
+    assert crawl._single_record(one, ArcWarcRecordLoader()) == got[0]
+    assert crawl._single_record(two, ArcWarcRecordLoader()) is crawl._NOT_SINGLE
