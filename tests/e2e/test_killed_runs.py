@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from curate import schema
@@ -89,6 +90,7 @@ def _table(path: Path, out: Path) -> pa.Table:
     return table
 
 
+@pytest.mark.long
 def test_killed_download_reruns_to_the_uninterrupted_output(tmp_path):
     (tmp_path / "served" / "images").mkdir(parents=True)
     for i in range(3):
@@ -134,6 +136,7 @@ def test_killed_download_reruns_to_the_uninterrupted_output(tmp_path):
     assert (stats["kept"], stats["removed_by_reason"]) == (14, {"http_404": 2})
 
 
+@pytest.mark.long
 def test_killed_ingest_reruns_to_the_uninterrupted_output(tmp_path):
     n = 30_000
     pq.write_table(

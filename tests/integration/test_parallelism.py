@@ -14,7 +14,7 @@ from curate import pipeline
 from curate.runner import LOCAL_RUNNER
 from tests.integration.conftest import assert_same_output, whole_pipeline_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]
 
 
 def test_four_worker_processes_equal_one_worker(tmp_path, local_pool, beam_args):

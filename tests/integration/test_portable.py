@@ -20,7 +20,7 @@ import pytest
 from curate import pipeline
 from tests.integration.conftest import assert_same_output, whole_pipeline_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ from curate.io import shards
 from tests.integration import memfs
 from tests.integration.conftest import QUERIES, whole_pipeline_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 def _without_pool_folder(table, folder: str):

@@ -88,6 +88,7 @@ def assert_funnel(shown: dict, stats: dict) -> None:
     assert shown["stages"] == expect
 
 
+@pytest.mark.long
 def test_report_of_a_sample_run_in_chromium(tmp_path, beam_args, browser, capsys):
     """The demo's first pass (the stages that need no model) on the smallest served sample
     pool, reported with its manifest."""

@@ -36,6 +36,7 @@ def test_histogram_matches_numpy():
     assert (h.kept + h.removed).tolist() == ref.tolist() and h.total == 1000
 
 
+@pytest.mark.long
 def test_rerun_gives_the_same_page(tmp_path):
     run = write_run(tmp_path / "run", removed_rows=600, kept_rows=200, reasons_per_stage=2, members=4, side=64)
     pages = []

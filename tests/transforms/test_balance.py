@@ -30,6 +30,7 @@ def _counts(lists):
     return c
 
 
+@pytest.mark.long
 def test_balance_given_t(tmp_path, beam_args):
     table, lists = _pool()
     kept, removed, stats = run_stages(tmp_path, table, {"balance": BalanceConfig(t=T)}, beam_args, seed=3)
@@ -68,6 +69,7 @@ def test_balance_chooses_t_by_tail_share(tmp_path, beam_args):
     assert summary["t"] == ops.p_to_t(_counts(lists), 0.06) and summary["t_rule"] == "tail_share"
 
 
+@pytest.mark.long
 def test_balance_target_size(tmp_path, beam_args):
     table, _ = _pool()
     kept, _, _ = run_stages(tmp_path, table, {"balance": BalanceConfig(target_size=1500)}, beam_args)
@@ -75,6 +77,7 @@ def test_balance_target_size(tmp_path, beam_args):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_balance_identical_across_runs_and_runners(tmp_path, beam_args):
     table, _ = _pool()
     stages = {"balance": BalanceConfig(tail_share=0.06)}

@@ -98,6 +98,7 @@ def test_target_share_of_a_small_pool(mixed, beam_args):
     assert (stats["in"], stats["kept"], stats["removed"]) == (90, 45, 45)
 
 
+@pytest.mark.long
 def test_same_bytes_for_any_input_batching(tmp_path, beam_args):
     emb, _ = mixture([150, 60, 20, 6], seed=4)
     table = pool_table(emb)

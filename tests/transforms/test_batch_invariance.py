@@ -30,7 +30,7 @@ from tests.capfilt_models import make_clip_checkpoint, make_coca_checkpoint
 from tests.imagepool import emoji_images, to_jpeg, write_pool
 from tests.integration.conftest import assert_same_output
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 TOKENS = 8
 SEED = 3

@@ -120,6 +120,7 @@ def test_train_filters_refuses_folds_smaller_than_a_batch(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_cross_fitted_filters_rank_swapped_captions_last(tmp_path):
     """A pool of coloured squares where one caption in eight names another colour: filters
     trained from scratch on that pool, cross-fitted, give the swapped captions the lowest
