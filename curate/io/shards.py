@@ -131,7 +131,8 @@ def table_to_parquet_bytes(table: pa.Table, row_group_rows: int = 16384) -> byte
     return sink.getvalue()
 
 
-def _num_shards(total_rows: int, rows_per_shard: int) -> int:
+def num_shards(total_rows: int, rows_per_shard: int) -> int:
+    """How many shards `total_rows` rows are written in (at least one)."""
     return max(1, math.ceil(total_rows / rows_per_shard))
 
 
@@ -191,8 +192,8 @@ class WriteShards(beam.PTransform):
         from curate.transforms.base import CountRows
 
         total = batches | "CountRows" >> CountRows()
-        num_shards = total | "NumShards" >> beam.Map(_num_shards, self.rows_per_shard)
-        ns = beam.pvalue.AsSingleton(num_shards)
+        shard_count = total | "NumShards" >> beam.Map(num_shards, self.rows_per_shard)
+        ns = beam.pvalue.AsSingleton(shard_count)
         empty = total | "EmptyShard" >> beam.FlatMap(
             write_empty_shard, self.prefix, self.schema, self.fill
         )

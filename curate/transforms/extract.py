@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from curate import schema
 from curate.config import ExtractConfig
+from curate.io import shards
 from curate.io.crawl import read_records
 from curate.ops import extract as ops
 
@@ -63,7 +64,7 @@ def _count_distinct(item) -> int:
 def _num_shards(bucket_rows: list[int], rows_per_shard: int) -> int:
     """The pool's shard count, as ``shards.WriteShards`` sizes it, from its row count
     (the distinct uids of every uid bucket)."""
-    return max(1, -(-sum(bucket_rows) // rows_per_shard))
+    return shards.num_shards(sum(bucket_rows), rows_per_shard)
 
 
 def _shard_pieces(packed: bytes, bucket_rows: list[int], rows_per_shard: int):
@@ -170,8 +171,6 @@ def _write_pool_shard(item, prefix: str, bucket_rows: list[int], rows_per_shard:
     """One pool shard as ``shards.WriteShards`` writes it (`table` comes from
     ``ops.dedup_table``: already sorted by uid, one row per uid); (rows written,
     duplicates dropped)."""
-    from curate.io import shards
-
     shard, table, rows_in = item
     table = schema.conform(table, ops.POOL_SCHEMA, fill=True)
     num_shards = _num_shards(bucket_rows, rows_per_shard)
@@ -181,8 +180,6 @@ def _write_pool_shard(item, prefix: str, bucket_rows: list[int], rows_per_shard:
 
 def _write_empty_pool(_impulse, prefix: str, bucket_rows: list[int]):
     """No pair at all: one empty shard still says "ran, kept nothing" (WriteShards' own)."""
-    from curate.io import shards
-
     for _ in shards.write_empty_shard(sum(bucket_rows), prefix, ops.POOL_SCHEMA, True):
         yield 0, 0
 
@@ -196,8 +193,6 @@ def _removed_rows(files: list, bucket_rows: list[int]) -> int:
 
 
 def _removed_pieces(table: pa.Table, files: list, bucket_rows: list[int], rows_per_shard: int):
-    from curate.io import shards
-
     yield from shards.split_into_shards(table, _num_shards([_removed_rows(files, bucket_rows)], rows_per_shard))
 
 
@@ -205,8 +200,6 @@ def _write_removed_shard(item, prefix: str, files: list, bucket_rows: list[int],
     """One shard of removed records, written by ``shards.WriteShards``' own writer (the
     shard count comes from the side inputs instead of another global count); (path,
     rows)."""
-    from curate.io import shards
-
     num_shards = _num_shards([_removed_rows(files, bucket_rows)], rows_per_shard)
     tables = list(item[1])
     path = shards.write_shard((item[0], tables), prefix, REMOVED_SORT, schema.REMOVED_SCHEMA, True, num_shards, 16384)
@@ -214,15 +207,11 @@ def _write_removed_shard(item, prefix: str, files: list, bucket_rows: list[int],
 
 
 def _write_no_removed(_impulse, prefix: str, files: list, bucket_rows: list[int]):
-    from curate.io import shards
-
     for path in shards.write_empty_shard(_removed_rows(files, bucket_rows), prefix, schema.REMOVED_SCHEMA, True):
         yield path, 0
 
 
 def _write_json(doc: dict, path: str) -> dict:
-    from curate.io import shards
-
     shards.write_json(path, doc)
     return doc
 
@@ -237,8 +226,6 @@ class ExtractToPool(beam.PTransform):
         self.paths, self.output, self.config, self.rows_per_shard = list(paths), output, config, rows_per_shard
 
     def expand(self, pbegin):
-        from curate.io import shards
-
         out = pbegin | "Files" >> beam.Create(self.paths) | "Extract" >> ExtractPairs(self.config, self.rows_per_shard)
         bucket_rows = beam.pvalue.AsList(out["bucket_rows"])
         pool = shards.join(self.output, "pool", "part")
