@@ -32,7 +32,10 @@ The precision and recall of this rule on a labelled set of real captions is meas
 
 from __future__ import annotations
 
+import functools
 import re
+
+import numpy as np
 
 _TOKEN = re.compile(r"\w+")
 # A separator between a caption and an appended site/shop/category segment: a pipe or a
@@ -185,48 +188,175 @@ def key_jaccard(a: list[frozenset], b: list[frozenset]) -> float:
     return max((jaccard(x, y) for x in a for y in b), default=0.0)
 
 
-def bucket_edges(
-    uids: list[str],
-    texts: list[str],
-    key_sets: list[list[frozenset]],
-    threshold: float,
-    max_compare: int,
-    checked: dict | None = None,
-) -> list[tuple[str, str]]:
-    """Verified near-duplicate edges (smaller uid, larger uid) inside one LSH bucket.
+# Candidate verification in bulk. A partition of LSH buckets holds many candidate pairs per
+# text (on short captions with common words, dozens: nearly all below the Jaccard
+# threshold), so each text's keys become one sorted array of exact integer shingle codes,
+# once per partition, and the Jaccard similarity of every candidate pair is counted by one
+# compiled merge loop; only pairs at or above the threshold reach ``near_duplicate``.
 
-    Members with identical keys are linked to the smallest uid among them (identical keys
-    mean the same content words, which the rule calls duplicates). Distinct keys are
-    compared pairwise: Jaccard of their shingle sets >= `threshold` and ``near_duplicate``.
-    When a bucket holds more than `max_compare` distinct keys, each is compared only with
-    the first `max_compare` (by smallest uid) to bound the work on hot buckets. `checked`
-    (uid pair -> verdict) spares re-verifying a pair that shares several bands."""
-    if checked is None:
-        checked = {}
-    groups: dict[tuple, list[int]] = {}
-    for i, ks in enumerate(key_sets):
-        groups.setdefault(tuple(sorted(ks, key=sorted)), []).append(i)
-    edges = []
-    reps = []
-    for members in groups.values():
-        members.sort(key=lambda i: uids[i])
-        rep = members[0]
-        edges.extend((uids[rep], uids[m]) for m in members[1:])
-        reps.append(rep)
-    reps.sort(key=lambda i: uids[i])
-    for n, i in enumerate(reps):
-        for k in reps[: min(n, max_compare)]:
-            a, b = uids[k], uids[i]
-            pair = (a, b) if a < b else (b, a)
-            verdict = checked.get(pair)
-            if verdict is None:
-                verdict = checked[pair] = (
-                    key_jaccard(key_sets[i], key_sets[k]) >= threshold
-                    and near_duplicate(texts[i], texts[k])
-                )
-            if verdict:
-                edges.append(pair)
-    return edges
+_CODE_BITS = 21  # a Unicode code point fits in 21 bits: three of them in one uint64
+
+
+def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, codes): for key k, codes[offsets[k]:offsets[k + 1]] are the sorted distinct
+    codes of its character n-gram shingles (``minhash.shingles(k, ngram, "char")``), a
+    shingle's code being its code points packed 21 bits each (exact: distinct shingles,
+    distinct codes; ngram <= 3). Keys are ``lsh_keys`` output (lower-case words joined by
+    single spaces)."""
+    from curate.ops import minhash
+
+    keys = [k if k.lower() == k else " ".join(minhash._TOKEN.findall(k.lower())) for k in keys]
+    lens = np.fromiter(map(len, keys), np.int64, len(keys))
+    cps = np.frombuffer("".join(keys).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    cps = np.concatenate((cps, np.zeros(ngram, np.uint64)))
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+    # Long keys: every window start; short keys (len <= ngram): the whole key, left-padded.
+    windows = np.where(lens == 0, 0, np.maximum(lens - ngram + 1, 1))
+    owner = np.repeat(np.arange(len(keys)), windows)
+    pos = np.repeat(starts - np.concatenate(([0], np.cumsum(windows)[:-1])), windows) + np.arange(windows.sum())
+    width = np.minimum(lens, ngram)[owner]
+    codes = np.zeros(pos.size, np.uint64)
+    for i in range(ngram):
+        take = i < width
+        codes[take] = (codes[take] << np.uint64(_CODE_BITS)) | cps[pos[take] + i]
+    order = np.lexsort((codes, owner))
+    owner, codes = owner[order], codes[order]
+    keep = np.ones(codes.size, bool)
+    keep[1:] = (owner[1:] != owner[:-1]) | (codes[1:] != codes[:-1])
+    owner, codes = owner[keep], codes[keep]
+    offsets = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=len(keys))))).astype(np.int64)
+    return offsets, codes
+
+
+def _interned_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """``_char_codes`` for any unit and n-gram size: shingle strings numbered in this call."""
+    from curate.ops import minhash
+
+    ids: dict[str, int] = {}
+    rows = [sorted({ids.setdefault(x, len(ids)) for x in minhash.shingles(k, ngram, unit)}) for k in keys]
+    offsets = np.concatenate(([0], np.cumsum([len(r) for r in rows]))).astype(np.int64)
+    return offsets, np.fromiter((c for r in rows for c in r), np.uint64, int(offsets[-1]))
+
+
+def shingle_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, codes) of the keys' shingle sets as sorted distinct integers, equal for two
+    keys exactly when their shingle sets are equal."""
+    if unit == "char" and ngram <= 3:
+        return _char_codes(keys, ngram)
+    return _interned_codes(keys, ngram, unit)
+
+
+@functools.cache
+def _jaccard_kernel():
+    from numba import njit
+
+    def pair_jaccard(offsets, codes, a, b, out):
+        for p in range(a.size):
+            x, xe = offsets[a[p]], offsets[a[p] + 1]
+            y, ye = offsets[b[p]], offsets[b[p] + 1]
+            union = (xe - x) + (ye - y)
+            inter = 0
+            while x < xe and y < ye:
+                if codes[x] == codes[y]:
+                    inter += 1
+                    x += 1
+                    y += 1
+                elif codes[x] < codes[y]:
+                    x += 1
+                else:
+                    y += 1
+            union -= inter
+            out[p] = inter / union if union > 0 else 0.0
+
+    try:
+        return njit(cache=True, nogil=True)(pair_jaccard)
+    except RuntimeError:
+        return njit(nogil=True)(pair_jaccard)
+
+
+def bucket_candidates(members: list[int], identity: list[int], max_compare: int) -> list[tuple[int, int, bool]]:
+    """Candidate pairs (i, j, same_keys), i < j, of one LSH bucket whose `members` are text
+    numbers in uid order (a number may repeat: both keys of a text in one bucket).
+
+    Members whose keys have the same shingle sets (same `identity`) are paired with the
+    smallest among them, ``same_keys`` True: the same content words, which the rule calls
+    duplicates. One representative per distinct key set (its smallest member) is paired with
+    the representatives before it, ``same_keys`` False, to be verified; when a bucket holds
+    more than `max_compare` distinct key sets, each is paired only with the first
+    `max_compare`, to bound the work on hot buckets."""
+    rep_of: dict[int, int] = {}
+    reps: list[int] = []
+    out = []
+    for m in sorted(set(members)):
+        r = rep_of.setdefault(identity[m], m)
+        if r == m:
+            reps.append(m)
+        else:
+            out.append((r, m, True))
+    for n, j in enumerate(reps):
+        out.extend((i, j, False) for i in reps[: min(n, max_compare)])
+    return out
+
+
+def partition_edges(
+    buckets: list[list[int]], texts: list[str], threshold: float, ngram: int, unit: str, max_compare: int
+) -> list[tuple[int, int]]:
+    """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order, from
+    LSH buckets (lists of text numbers) of one partition: each distinct candidate pair of
+    ``bucket_candidates`` is checked once; pairs of distinct keys need the largest Jaccard
+    of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
+    ``near_duplicate``."""
+    used = sorted({m for b in buckets for m in b})
+    keys, key_owner = [], []
+    for m in used:
+        for k in lsh_keys(texts[m]):
+            keys.append(k)
+            key_owner.append(m)
+    offsets, codes = shingle_codes(keys, ngram, unit)
+    key_rows: dict[int, list[int]] = {}
+    for row, m in enumerate(key_owner):
+        key_rows.setdefault(m, []).append(row)
+    identity_of: dict[tuple, int] = {}
+    identity = {
+        m: identity_of.setdefault(tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows)), len(identity_of))
+        for m, rows in key_rows.items()
+    }
+    found = []
+    for b in buckets:
+        found.extend(bucket_candidates(b, identity, max_compare))
+    if not found:
+        return []
+    found = np.asarray(found, np.int64)
+    n = np.int64(len(texts))
+    found = np.unique((found[:, 0] * n + found[:, 1]) * 2 + found[:, 2])  # distinct, sorted
+    same = (found & 1).astype(bool)
+    i, j = np.divmod(found >> 1, n)
+    edges = list(zip(i[same].tolist(), j[same].tolist(), strict=True))
+    i, j = i[~same], j[~same]
+    if not i.size:
+        return edges
+    # Every (key of i, key of j) combination, counted in one compiled loop; a pair's
+    # similarity is the largest.
+    first = np.full(len(texts), -1, np.int64)
+    count = np.zeros(len(texts), np.int64)
+    owner = np.asarray(key_owner, np.int64)
+    np.add.at(count, owner, 1)
+    first[owner[::-1]] = np.arange(owner.size - 1, -1, -1)  # rows of one text are consecutive
+    ni, nj = count[i], count[j]
+    per_pair = ni * nj
+    pair_id = np.repeat(np.arange(i.size), per_pair)
+    k = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    ka = first[i][pair_id] + k // nj[pair_id]
+    kb = first[j][pair_id] + k % nj[pair_id]
+    sims = np.empty(ka.size, np.float64)
+    _jaccard_kernel()(offsets, codes, ka, kb, sims)
+    best = np.zeros(i.size, np.float64)
+    np.maximum.at(best, pair_id, sims)
+    for p in np.flatnonzero(best >= threshold).tolist():
+        a, b = int(i[p]), int(j[p])
+        if near_duplicate(texts[a], texts[b]):
+            edges.append((a, b))
+    return sorted(edges)
 
 
 def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:
@@ -245,10 +375,10 @@ def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:
 def lsh_edges(texts: list[str | None], c) -> set[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, between text indices, found in one
     process the way stage ``dedup_text`` finds them across workers (LSH bands of each text's
-    keys, then ``bucket_edges``); `c` is a ``DedupTextConfig``. For tests and measurements."""
+    keys, then ``partition_edges`` over all buckets as one partition); `c` is a
+    ``DedupTextConfig``. For tests and measurements."""
     from curate.ops import minhash
 
-    uids = [f"{i:012d}" for i in range(len(texts))]
     owner, sh = [], []
     for i, t in enumerate(texts):
         for k in lsh_keys(t):
@@ -257,20 +387,10 @@ def lsh_edges(texts: list[str | None], c) -> set[tuple[int, int]]:
     if not owner:
         return set()
     keys = minhash.band_keys(minhash.signatures(sh, c.num_perm, c.minhash_seed), c.bands, c.rows)
-    buckets: dict[int, set[int]] = {}
+    buckets: dict[int, list[int]] = {}
     for row, i in enumerate(owner):
         for k in keys[row].tolist():
-            buckets.setdefault(k, set()).add(i)
-    sets: dict[int, list[frozenset]] = {}
-    checked: dict = {}
-    edges = set()
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        members = sorted(members)
-        for i in members:
-            if i not in sets:
-                sets[i] = key_shingles(texts[i], c.ngram, c.unit)
-        edges.update(bucket_edges([uids[i] for i in members], [texts[i] for i in members],
-                                  [sets[i] for i in members], c.threshold, c.max_compare, checked))
-    return {(int(a), int(b)) for a, b in edges}
+            buckets.setdefault(k, []).append(i)
+    # text numbers in uid order: the stage's uids sort like the indices' zero-padded strings
+    multi = [b for b in buckets.values() if len(set(b)) > 1]
+    return set(partition_edges(multi, texts, c.threshold, c.ngram, c.unit, c.max_compare))

@@ -117,31 +117,20 @@ class BucketEdgesFn(beam.DoFn):
         lengths = ends - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         table = table.take(pa.array(rows))
-        uids = table["uid"].to_pylist()
-        texts = table["text"].to_pylist()
-        offsets = np.concatenate(([0], np.cumsum(lengths)))
-        starts, ends = offsets[:-1], offsets[1:]
+        # Buckets as lists of text numbers, texts numbered in uid order (the table is sorted
+        # by uid inside each bucket; np.unique sorts the distinct uids).
+        uids, number = np.unique(table["uid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
+        first = np.unique(number, return_index=True)[1]
+        texts = table["text"].take(pa.array(first)).to_pylist()
+        offsets = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        number = number.tolist()
+        buckets = [number[s:e] for s, e in zip(offsets[:-1], offsets[1:], strict=True)]
+        self.buckets.inc(len(buckets))
         c = self.config
-        sets: dict[str, list[frozenset]] = {}
-        checked: dict = {}
-        found = set()
-        for s, e in zip(starts, ends, strict=True):
-            self.buckets.inc()
-            members = sorted(set(uids[s:e]))
-            if len(members) < 2:
-                continue
-            text_of = dict(zip(uids[s:e], texts[s:e], strict=True))
-            for u in members:
-                if u not in sets:
-                    sets[u] = textdup.key_shingles(text_of[u], c.ngram, c.unit)
-            found.update(
-                textdup.bucket_edges(
-                    members, [text_of[u] for u in members], [sets[u] for u in members],
-                    c.threshold, c.max_compare, checked,
-                )
-            )
-        self.edges.inc(len(found))
-        yield from sorted(found)
+        edges = textdup.partition_edges(buckets, texts, c.threshold, c.ngram, c.unit, c.max_compare)
+        self.edges.inc(len(edges))
+        for i, j in edges:
+            yield str(uids[i]), str(uids[j])
 
 
 def _by_root(label):

@@ -81,3 +81,75 @@ def test_rule_on_the_labelled_pairs():
     precision, recall = tp / max(1, tp + fp), tp / len(dup)
     print(f"precision {precision:.4f} recall {recall:.4f}")
     assert precision >= 0.95 and recall >= 0.90
+
+
+CODE_TEXTS = [
+    "red fox | Shutterstock", "Red sports car, for sale!", "ab", "a", "x y", "Ünïcödé straße 東京 タワー",
+    "men's shoes", "İstanbul skyline", "handwritten digit 7", "digit", "the of", "🙂 emoji",
+]
+
+
+@pytest.mark.parametrize("unit, ngram", [("char", 3), ("char", 2), ("char", 1), ("char", 4), ("word", 1), ("word", 2)])
+def test_shingle_codes_are_the_shingle_sets(unit, ngram):
+    """Codes of equal shingle sets are equal, of different sets different, and a code set
+    has as many codes as the shingle set has shingles (the slow reference: minhash.shingles)."""
+    keys = [k for t in CODE_TEXTS + _sample_or_generated(300) for k in textdup.lsh_keys(t)]
+    offsets, codes = textdup.shingle_codes(keys, ngram, unit)
+    sets = [frozenset(minhash.shingles(k, ngram, unit)) for k in keys]
+    code_sets = [codes[offsets[r] : offsets[r + 1]] for r in range(len(keys))]
+    by_set: dict = {}
+    for s, c in zip(sets, code_sets, strict=True):
+        assert len(c) == len(s) and list(c) == sorted(set(c.tolist()))
+        by_set.setdefault(s, set()).add(c.tobytes())
+    assert all(len(v) == 1 for v in by_set.values())  # equal sets, equal codes
+    assert len({next(iter(v)) for v in by_set.values()}) == len(by_set)  # different sets, different codes
+
+
+def _sample_or_generated(n):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    import text_data
+
+    return text_data.texts(n)
+
+
+def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates():
+    """Bulk verification against the slow reference: every candidate pair that
+    ``bucket_candidates`` makes, checked with key_shingles / key_jaccard / near_duplicate
+    one by one."""
+    texts = sorted(set(_sample_or_generated(3000) + CODE_TEXTS + [t + " | Shutterstock" for t in CODE_TEXTS]))
+    keys = [textdup.key_shingles(t, 3, "char") for t in texts]
+    ident = [tuple(sorted(map(sorted, k))) for k in keys]
+    identity = {i: ident.index(x) for i, x in enumerate(ident)}
+    # buckets: texts sharing a frequent trigram (many candidate pairs, few duplicates), and
+    # every text with its Shutterstock twin
+    grams: dict = {}
+    for i, k in enumerate(keys):
+        for g in sorted(set().union(*k))[:3]:
+            grams.setdefault(g, []).append(i)
+    buckets = [b for b in grams.values() if len(b) > 1]
+    buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
+    got = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64)
+    want = set()
+    for b in buckets:
+        for i, j, same in textdup.bucket_candidates(b, identity, 64):
+            if same or (textdup.key_jaccard(keys[i], keys[j]) >= 0.25 and textdup.near_duplicate(texts[i], texts[j])):
+                want.add((i, j))
+    assert got == sorted(want)
+    assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > 5000
+
+
+def test_bucket_candidates_pairs_identical_keys_with_the_smallest_and_caps_the_rest():
+    # text 3 and 7 have text 1's keys; text 5 is listed twice (both keys in the bucket)
+    members = list(range(10)) + [5]
+    identity = {m: 100 + m for m in range(10)}
+    identity[3] = identity[7] = identity[1]
+    got = textdup.bucket_candidates(members, identity, max_compare=3)
+    assert sorted((a, b) for a, b, s in got if s) == [(1, 3), (1, 7)]
+    reps = [0, 1, 2, 4, 5, 6, 8, 9]
+    expected = {(reps[k], reps[n]) for n in range(len(reps)) for k in range(min(n, 3))}
+    assert {(a, b) for a, b, s in got if not s} == expected
+    assert len(got) == len(set(got)) == 2 + len(expected)
+    full = textdup.bucket_candidates(members, identity, max_compare=100)
+    assert {(a, b) for a, b, s in full if not s} == {(a, b) for n, a in enumerate(reps) for b in reps[n + 1 :]}
