@@ -99,11 +99,18 @@ def main(argv=None) -> int:
         - cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces)
         - cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces)
         - cum(minhash.signatures, minhash.band_keys),
-        "dedup_text: candidate verification": cum(dedup_text.BucketEdgesFn.process),
+        "dedup_text: candidates per bucket (bucket_candidates)": cum(textdup.bucket_candidates),
+        "dedup_text: verification, keys and shingle codes": cum_from(textdup.lsh_keys, textdup.partition_edges) + cum(textdup.shingle_codes),
+        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate, textdup.partition_edges),
+        "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
+        - cum(textdup.bucket_candidates, textdup.shingle_codes)
+        - cum_from(textdup.lsh_keys, textdup.partition_edges)
+        - cum_from(textdup.near_duplicate, textdup.partition_edges),
+        "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),
         "balance: counts, sample, choice": cum(balance.CountEntriesFn.add_input, balance.SampleEntriesFn.add_input, balance.BalanceFn.process),
-        "Parquet read/write": cum(shards.read_shard, shards._write_shard),
+        "Parquet read/write": cum(shards.read_shard, shards.write_shard),
     }
     total = sum(v[2] for v in st.values())
     parts["Beam runner (bundles, shuffles, coders, combiners) and the rest"] = total - sum(parts.values())

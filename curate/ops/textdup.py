@@ -73,7 +73,11 @@ def content(toks: list[str]) -> list[str]:
 
 def lsh_keys(text: str | None) -> list[str]:
     """The strings to MinHash for a text (see the module docstring): one or two, distinct."""
-    segs = segments(text)
+    return lsh_keys_of_segments(segments(text))
+
+
+def lsh_keys_of_segments(segs: list[list[str]]) -> list[str]:
+    """``lsh_keys`` of a text given as its ``segments``."""
     if not segs:
         return []
     whole = sorted(set(content([t for s in segs for t in s]) or [t for s in segs for t in s]))
@@ -121,30 +125,24 @@ def _typo_able(words) -> list[str]:
     return [w for w in words if len(w) >= MIN_TYPO_CHARS - 1 and w.isalpha()]
 
 
-def _leftovers(a: set[str], b: set[str], all_a: set[str], all_b: set[str]) -> tuple[set[str], set[str]]:
-    """Content tokens of a and b with no equal or typo partner on the other side (a typo
-    may also turn a function word into a non-word: "froom" pairs with "from")."""
-    only_a, only_b = a - b, b - a
-    left_a, left_b = set(only_a), set(only_b)
-    ta, tb = _typo_able(sorted(only_a)), _typo_able(sorted(only_b))
-    for x in ta:
-        for y in tb:
-            if is_typo(x, y):
-                left_a.discard(x)
-                left_b.discard(y)
-    # A typo'd token whose right spelling the other text also holds elsewhere pairs too.
-    if left_a:
-        other = _typo_able(all_b)
-        left_a = {x for x in left_a if not any(is_typo(x, y) for y in other)}
-    if left_b:
-        other = _typo_able(all_a)
-        left_b = {y for y in left_b if not any(is_typo(y, x) for x in other)}
-    return left_a, left_b
+def _left(only: set[str], other: list[str]) -> set[str]:
+    """Tokens of `only` with no typo partner among `other` (the other text's typo-able
+    tokens; a typo may also turn a function word into a non-word: "froom" pairs with
+    "from")."""
+    return {x for x in only if not any(is_typo(x, y) for y in other)}
+
+
+def _has_left(only: set[str], other: list[str]) -> bool:
+    return any(not any(is_typo(x, y) for y in other) for x in only)
 
 
 def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
     """The content-word rule of the module docstring."""
-    segs_a, segs_b = segments(text_a), segments(text_b)
+    return near_duplicate_segments(segments(text_a), segments(text_b))
+
+
+def near_duplicate_segments(segs_a: list[list[str]], segs_b: list[list[str]]) -> bool:
+    """``near_duplicate`` of two texts given as their ``segments``."""
     if not segs_a or not segs_b:
         return False
     all_a = [t for s in segs_a for t in s]
@@ -154,9 +152,12 @@ def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
         ca, cb = set(all_a), set(all_b)
     if ca == cb:
         return True
-    left_a, left_b = _leftovers(ca, cb, set(all_a), set(all_b))
-    if left_a and left_b:
-        return False
+    # Content tokens of one side with no equal or typo partner on the other side.
+    only_a, only_b = ca - cb, cb - ca
+    typo_a, typo_b = _typo_able(sorted(set(all_a))), _typo_able(sorted(set(all_b)))
+    if _has_left(only_a, typo_b) and _has_left(only_b, typo_a):
+        return False  # a substitution: left over on both sides
+    left_a, left_b = _left(only_a, typo_b), _left(only_b, typo_a)
     if not left_a and not left_b:
         return True
     left, segs, other = (left_a, segs_a, set(all_b)) if left_a else (left_b, segs_b, set(all_a))
@@ -219,13 +220,34 @@ def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     for i in range(ngram):
         take = i < width
         codes[take] = (codes[take] << np.uint64(_CODE_BITS)) | cps[pos[take] + i]
-    order = np.lexsort((codes, owner))
-    owner, codes = owner[order], codes[order]
-    keep = np.ones(codes.size, bool)
-    keep[1:] = (owner[1:] != owner[:-1]) | (codes[1:] != codes[:-1])
-    owner, codes = owner[keep], codes[keep]
-    offsets = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=len(keys))))).astype(np.int64)
+    counts = np.zeros(len(keys), np.int64)
+    n = _unique_segments_kernel()(np.cumsum(windows) - windows, windows, codes, counts)
+    codes = codes[:n]
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return offsets, codes
+
+
+@functools.cache
+def _unique_segments_kernel():
+    """Compiled: sorts each segment codes[start:start + length] and keeps its distinct
+    values, compacted to the front of `codes`; counts[k] = distinct values of segment k."""
+    from numba import njit
+
+    def unique_segments(starts, lengths, codes, counts):
+        w = 0
+        for k in range(starts.size):
+            seg = np.sort(codes[starts[k] : starts[k] + lengths[k]])
+            for t in range(seg.size):
+                if t == 0 or seg[t] != seg[t - 1]:
+                    codes[w] = seg[t]
+                    w += 1
+                    counts[k] += 1
+        return w
+
+    try:
+        return njit(cache=True, nogil=True)(unique_segments)
+    except RuntimeError:
+        return njit(nogil=True)(unique_segments)
 
 
 def _interned_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
@@ -307,9 +329,10 @@ def partition_edges(
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``."""
     used = sorted({m for b in buckets for m in b})
+    segs = {m: segments(texts[m]) for m in used}
     keys, key_owner = [], []
     for m in used:
-        for k in lsh_keys(texts[m]):
+        for k in lsh_keys_of_segments(segs[m]):
             keys.append(k)
             key_owner.append(m)
     offsets, codes = shingle_codes(keys, ngram, unit)
@@ -354,7 +377,7 @@ def partition_edges(
     np.maximum.at(best, pair_id, sims)
     for p in np.flatnonzero(best >= threshold).tolist():
         a, b = int(i[p]), int(j[p])
-        if near_duplicate(texts[a], texts[b]):
+        if near_duplicate_segments(segs[a], segs[b]):
             edges.append((a, b))
     return sorted(edges)
 
