@@ -101,11 +101,11 @@ def main(argv=None) -> int:
         - cum(minhash.signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (bucket_candidates)": cum(textdup.bucket_candidates),
         "dedup_text: verification, keys and shingle codes": cum_from(textdup.lsh_keys, textdup.partition_edges) + cum(textdup.shingle_codes),
-        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate, textdup.partition_edges),
+        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate_segments, textdup.partition_edges),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
         - cum(textdup.bucket_candidates, textdup.shingle_codes)
         - cum_from(textdup.lsh_keys, textdup.partition_edges)
-        - cum_from(textdup.near_duplicate, textdup.partition_edges),
+        - cum_from(textdup.near_duplicate_segments, textdup.partition_edges),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),

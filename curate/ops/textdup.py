@@ -125,15 +125,28 @@ def _typo_able(words) -> list[str]:
     return [w for w in words if len(w) >= MIN_TYPO_CHARS - 1 and w.isalpha()]
 
 
-def _left(only: set[str], other: list[str]) -> set[str]:
+def _by_length(words: list[str]) -> dict[int, list[str]]:
+    """Typo-able words by length (a typo changes the length by at most one)."""
+    out: dict[int, list[str]] = {}
+    for w in words:
+        out.setdefault(len(w), []).append(w)
+    return out
+
+
+def _has_partner(x: str, other: dict[int, list[str]]) -> bool:
+    n = len(x)
+    return any(is_typo(x, y) for m in (n - 1, n, n + 1) for y in other.get(m, ()))
+
+
+def _left(only: set[str], other: dict[int, list[str]]) -> set[str]:
     """Tokens of `only` with no typo partner among `other` (the other text's typo-able
-    tokens; a typo may also turn a function word into a non-word: "froom" pairs with
-    "from")."""
-    return {x for x in only if not any(is_typo(x, y) for y in other)}
+    tokens by length; a typo may also turn a function word into a non-word: "froom" pairs
+    with "from")."""
+    return {x for x in only if not _has_partner(x, other)}
 
 
-def _has_left(only: set[str], other: list[str]) -> bool:
-    return any(not any(is_typo(x, y) for y in other) for x in only)
+def _has_left(only: set[str], other: dict[int, list[str]]) -> bool:
+    return any(not _has_partner(x, other) for x in only)
 
 
 def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
@@ -154,7 +167,7 @@ def near_duplicate_segments(segs_a: list[list[str]], segs_b: list[list[str]]) ->
         return True
     # Content tokens of one side with no equal or typo partner on the other side.
     only_a, only_b = ca - cb, cb - ca
-    typo_a, typo_b = _typo_able(sorted(set(all_a))), _typo_able(sorted(set(all_b)))
+    typo_a, typo_b = _by_length(_typo_able(sorted(set(all_a)))), _by_length(_typo_able(sorted(set(all_b))))
     if _has_left(only_a, typo_b) and _has_left(only_b, typo_a):
         return False  # a substitution: left over on both sides
     left_a, left_b = _left(only_a, typo_b), _left(only_b, typo_a)
