@@ -1,5 +1,5 @@
 # The commands of the README. Both run the idempotent setup first.
-.PHONY: setup demo test test-long test-flink lint
+.PHONY: setup demo test test-long test-flink lint perf-tables
 
 setup:
 	@bash scripts/setup.sh
@@ -23,3 +23,8 @@ test-flink: setup
 
 lint: setup
 	@.venv/bin/ruff check curate tests benchmarks pipelines
+
+# The README's performance tables, rewritten from the committed results files in
+# benchmarks/results/ (benchmarks/perf_tables.py --check only compares; tests/unit runs it).
+perf-tables: setup
+	@.venv/bin/python benchmarks/perf_tables.py --write

@@ -14,11 +14,13 @@ wall time and its best CPU time (time.process_time: every thread of the process,
 included), since other jobs on a shared machine slow the wall clock most.
 
 Usage: python benchmarks/bench_extract.py --pages 20000 --out benchmarks/results/extract.md
+(with --out X.md the same figures also go to X.json, which benchmarks/perf_tables.py reads)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -175,6 +177,7 @@ def main():
         wsize = sum(os.path.getsize(p) for p in wats) / 1e6
         n = len(bodies)
         rows = []
+        figures = {"parse_only_best_of_3": {}, "formats": {}}
         best = {"selectolax": float("inf"), "lxml": float("inf")}
         for _ in range(3):  # interleaved, best of 3: the machine is shared
             for name, fn in (("selectolax", _parse_selectolax), ("lxml", _parse_lxml)):
@@ -182,6 +185,7 @@ def main():
                 best[name] = min(best[name], t)
         for name, t in best.items():
             rows.append(f"| parse only (img/base/meta), {name}, best of 3 | {n} | | {n / t:,.0f} | | | | |")
+            figures["parse_only_best_of_3"][name] = {"pages": n, "wall_s": t, "pages_per_s": n / t}
         # The stage's fixed cost (pipeline construction, runner start, shard writing) on a
         # one-page file, measured in the same run, so the per-page ratio can be read without it.
         tiny = os.path.join(tmp, "tiny")
@@ -204,6 +208,12 @@ def main():
             rows.append(f"| {kind}: curate.ops.extract.extract_file loop, no Beam, no dedup | {po} | {qo} | {po / to:,.0f} | {qo / to:,.0f} | {tb / to:.2f}x | {po / co:,.0f} | {cb / co:.2f}x |")
             rows.append(f"| {kind}: `curate extract` Beam stage, 1 worker | {ps} | {qs} | {ps / ts:,.0f} | {qs / ts:,.0f} | {tb / ts:.2f}x | {ps / cs:,.0f} | {cb / cs:.2f}x |")
             tv, cv = ts - fixed[kind][0], cs - fixed[kind][1]
+            figures["formats"][kind] = {
+                loop: {"pages": p, "pairs": q, "wall_s": w, "cpu_s": c, "pages_per_s": p / w, "pairs_per_s": q / w,
+                       "pages_per_cpu_s": p / c, **({} if loop == "bare" else {"ratio_vs_bare": tb / w, "ratio_vs_bare_cpu": cb / c})}
+                for loop, (p, q, w, c) in (("bare", (pb, qb, tb, cb)), ("ops", (po, qo, to, co)), ("stage", (ps, qs, ts, cs)),
+                                           ("stage_less_fixed_cost", (ps, qs, tv, cv)))}
+            figures["formats"][kind]["stage_less_fixed_cost"].update(fixed_s=fixed[kind][0], fixed_cpu_s=fixed[kind][1])
             rows.append(f"| {kind}: the same less its fixed cost ({fixed[kind][0]:.1f} s, {fixed[kind][1]:.1f} s CPU on a 1-page file) | {ps} | {qs} | {ps / tv:,.0f} | {qs / tv:,.0f} | {tb / tv:.2f}x | {ps / cv:,.0f} | {cb / cv:.2f}x |")
         lines = [
             f"# bench_extract: {n} pages, {args.files} files, ~{args.images} <img> per page",
@@ -227,6 +237,14 @@ def main():
         print(text)
         if args.out:
             open(args.out, "w").write(text)
+            figures = {"command": "python benchmarks/bench_extract.py " + " ".join(sys.argv[1:]),
+                       "date": str(datetime.date.today()),
+                       "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 1)},
+                       "pages": args.pages, "files": args.files, "images": args.images, "repeat": args.repeat,
+                       "warc_mb_gz": round(size, 1), "wat_mb_gz": round(wsize, 1), **figures}
+            path = os.path.splitext(args.out)[0] + ".json"
+            with open(path if path != args.out else args.out + ".json", "w") as f:
+                f.write(json.dumps(figures, indent=1) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

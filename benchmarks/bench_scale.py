@@ -155,7 +155,9 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
     wall = time.perf_counter() - t
     sampler.done.set()
     sampler.join()
-    result = {"runner": runner, "wall_s": round(wall, 1), "finished": proc.returncode == 0,
+    parallelism = workers if runner == "local" else next(
+        (int(x.split("=", 1)[1]) for x in args if x.startswith("--parallelism=")), None)
+    result = {"runner": runner, "parallelism": parallelism, "wall_s": round(wall, 1), "finished": proc.returncode == 0,
               "load_average_1m_after": round(os.getloadavg()[0], 1),
               "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20)}
     if sampler.capped:

@@ -5,11 +5,18 @@ one process on a subset: ratio = pipeline pairs/s / bare single-core pairs/s (2 
 ideal is ~2, minus shuffles, dedup joins and Beam's per-bundle costs).
 
     .venv/bin/python benchmarks/bench_text_stage.py [--pairs 1000000] [--workers 2]
+        [--output benchmarks/results/text_stage_<date>.json]
+
+--output also writes the figures as JSON (benchmarks/perf_tables.py renders the README's table
+from every benchmarks/results/text_stage_*.json); the printed lines are the same either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import sys
 import tempfile
 import time
@@ -65,8 +72,10 @@ def main():
     ap.add_argument("--pairs", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bare", type=int, default=20_000)
+    ap.add_argument("--output", default=None, help="also write the figures as JSON here")
     a = ap.parse_args()
     entries, source = text_data.entries()
+    n_entries = len(entries)
     t = time.perf_counter()
     texts = text_data.texts(a.pairs)
     print(f"{len(texts):,} generated pairs in {time.perf_counter() - t:.0f} s; entries: {len(entries):,} ({source})")
@@ -98,6 +107,17 @@ def main():
     print(f"pipeline ({a.workers} workers): {wall:.0f} s, {rate:,.0f} pairs/s, {rate / a.workers:,.0f} pairs/s per core")
     print(f"ratio pipeline / bare single-core kernels: {rate / bare:.2f} (ideal ~{a.workers})")
     print(f"peak RSS: driver {self_mb:.0f} MB, largest worker process {child_mb:.0f} MB")
+    if a.output:
+        Path(a.output).write_text(json.dumps({
+            "command": "python benchmarks/bench_text_stage.py " + " ".join(sys.argv[1:]),
+            "date": str(datetime.date.today()),
+            "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 1)},
+            "pairs": a.pairs, "workers": a.workers, "entries": n_entries, "entries_source": source,
+            "bare_pairs": min(a.bare, a.pairs), "bare_pairs_per_s": round(bare, 1),
+            "wall_s": round(wall, 1), "pairs_per_s": round(rate, 1),
+            "peak_rss_mb": {"driver": round(self_mb), "largest_worker": round(child_mb)},
+            "stages": [{k: s[k] for k in ("stage", "in", "kept", "removed_by_reason")} for s in stats["stages"]],
+        }, indent=1) + "\n")
 
 
 if __name__ == "__main__":
