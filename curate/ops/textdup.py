@@ -342,7 +342,9 @@ def partition_edges(
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``."""
     used = sorted({m for b in buckets for m in b})
-    segs = {m: segments(texts[m]) for m in used}
+    segs = {}
+    for m in used:
+        segs[m] = segments(texts[m])
     keys, key_owner = [], []
     for m in used:
         for k in lsh_keys_of_segments(segs[m]):
