@@ -103,19 +103,34 @@ def sources_line(used: list[tuple[Path, dict]], missing: list[str] = ()) -> str:
 # ---- the tables ------------------------------------------------------------------------------
 # Each takes the results folder and returns (Markdown lines, line naming the sources).
 
+
+def none_yet(header: list[str], pattern: str, column: int = 0):
+    """The table when no results file matches `pattern`: one row saying so in `column`."""
+    row = [""] * len(header)
+    row[column] = NONE_YET
+    return table(header, [row]), sources_line([], [pattern])
+
+
+def newest_or_placeholder(results: Path, pattern: str, label: str, width: int, rows, used, missing) -> dict | None:
+    """The newest file matching `pattern`, loaded and recorded in `used`; when there is none,
+    a row (label, NONE_YET, blanks to `width`) in `rows`, the pattern in `missing`, and None."""
+    path = newest(results, pattern)
+    if path is None:
+        missing.append(pattern)
+        rows.append([label, NONE_YET] + [""] * (width - 2))
+        return None
+    data = load(path)
+    used.append((path, data))
+    return data
+
 DEFAULT_SHINGLES = "char_3"  # DedupTextConfig's defaults (unit char, ngram 3); a test checks
 
 
 def minhash_match(results: Path):
     rows, used, missing = [], [], []
     header = ["kernel", "curate", "reference, same run", "ratio"]
-    path = newest(results, "minhash_20??-*.json")
-    if path is None:
-        missing.append("minhash_20??-*.json")
-        rows.append(["MinHash", NONE_YET, "", ""])
-    else:
-        data = load(path)
-        used.append((path, data))
+    data = newest_or_placeholder(results, "minhash_20??-*.json", "MinHash", len(header), rows, used, missing)
+    if data is not None:
         for key, s in data["shingles"].items():
             unit, n = key.rsplit("_", 1)
             med = s["sigs_per_s_median"]
@@ -132,13 +147,9 @@ def minhash_match(results: Path):
             else:
                 rows.append([f"{name} ({per_text})", f"{n0(med['curate'])}/s",
                              f"`MinHash.bulk` {n0(med['datasketch_bulk'])}/s", f"{ratio:.1f}x"])
-    main, padded = newest(results, "match_20??-*.json"), newest(results, "match_*_entries_20??-*.json")
-    if main is None:
-        missing.append("match_20??-*.json")
-        rows.append(["matching", NONE_YET, "", ""])
-    else:
-        m = load(main)
-        used.append((main, m))
+    m = newest_or_placeholder(results, "match_20??-*.json", "matching", len(header), rows, used, missing)
+    padded = newest(results, "match_*_entries_20??-*.json")
+    if m is not None:
         med = m["texts_per_s_median"]
         ratio = med["beam_steady"] / med["bare_kernel"]
         note = []
@@ -156,7 +167,7 @@ def minhash_match(results: Path):
         rows.append([f"same, {p['entries'] / 1000:.0f}K entries" + (f" (padded with {how.group(1)})" if how else ""),
                      f"{n0(med['beam_steady'])} texts/s", f"bare kernel {n0(med['bare_kernel'])} texts/s",
                      f"{med['beam_steady'] / med['bare_kernel']:.2f} ({p['repeats']} repeats)"])
-    if main is not None:
+    if m is not None:
         med = m["texts_per_s_median"]
         rows.append(["matching, Beam end to end (pipeline start, automaton build, Parquet in)",
                      f"{n0(med['beam_end_to_end'])} texts/s",
@@ -192,7 +203,7 @@ def text_stage_profile(results: Path):
     header = ["part", "seconds", "share"]
     path = newest(results, "text_stage_profile_20??-*.json")
     if path is None:
-        return table(header, [[NONE_YET, "", ""]]), sources_line([], ["text_stage_profile_20??-*.json"])
+        return none_yet(header, "text_stage_profile_20??-*.json")
     data = load(path)
     seconds = data["seconds_by_kernel"]
     total = data["profiled_s"]
@@ -244,7 +255,7 @@ def runners(results: Path):
     header = ["pairs", "runner", "wall time", "pairs/s", "peak RSS per process"]
     files = matching(results, "scale_*.json")
     if not files:
-        return table(header, [["", NONE_YET, "", "", ""]]), sources_line([], ["scale_*.json"])
+        return none_yet(header, "scale_*.json", column=1)
     rows, used = _rows_by_key(files, lambda d: d["results"], lambda r: (r["pairs"], r["runner"], r.get("parallelism")))
     order = {"local": 0, "cluster": 1}
     out = []
@@ -267,8 +278,7 @@ def text_stage(results: Path):
               "per core / bare", "peak RSS"]
     files = matching(results, "text_stage_*.json", exclude="text_stage_profile_*")
     if not files:
-        return (table(header, [["", "", NONE_YET, "", "", "", "", ""]]),
-                sources_line([], ["text_stage_*.json"]))
+        return none_yet(header, "text_stage_*.json", column=2)
     rows, used = _rows_by_key(files, lambda d: [d], lambda d: (d["pairs"], d["workers"]))
     out = []
     for d in sorted(rows, key=lambda d: (d["pairs"], d["workers"])):
@@ -294,7 +304,7 @@ def extract(results: Path):
     header = ["", "pages/s", "pairs/s", "vs bare loop", "pages per CPU-s", "vs bare loop, CPU"]
     path = newest(results, "extract_20??-*.json")
     if path is None:
-        return table(header, [[NONE_YET, "", "", "", "", ""]]), sources_line([], ["extract_20??-*.json"])
+        return none_yet(header, "extract_20??-*.json")
     data = load(path)
     rows = []
     for (fmt, loop), label in EXTRACT_ROWS.items():
@@ -319,7 +329,7 @@ def startup(results: Path):
     """One column per startup_*.json of the newest date (runs at different loads, side by side)."""
     last = newest(results, "startup_20??-*.json")
     if last is None:
-        return table(["command", "median"], [[NONE_YET, ""]]), sources_line([], ["startup_20??-*.json"])
+        return none_yet(["command", "median"], "startup_20??-*.json")
     files = [p for p in matching(results, "startup_20??-*.json") if _order(p)[0] == _order(last)[0]]
     runs = [(p, load(p)) for p in files]
     header = ["command"]
@@ -337,7 +347,7 @@ def gpu(results: Path):
     header = ["part", "rate", "model FLOP/s, MFU", "peak GPU memory"]
     path = newest(results, "gpu_20??-*.json")
     if path is None:
-        return table(header, [[NONE_YET, "", "", ""]]), sources_line([], ["gpu_20??-*.json"])
+        return none_yet(header, "gpu_20??-*.json")
     data = load(path)
     rows = []
     for part, r in data.items():
