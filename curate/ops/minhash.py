@@ -99,7 +99,6 @@ def sha1_hash32(items: list[bytes]) -> np.ndarray:
 def _min_kernel():
     """The compiled per-text minimum (numba is imported and the kernel compiled, or loaded
     from numba's cache, on first use: importing this module stays cheap)."""
-    from numba import njit
 
     def min_affine32(offsets, idx, hv, a, b, out):
         # out[i, j] = min over the shingles k of text i of (a[j] * hv[idx[k]] + b[j]) mod 2**32
@@ -113,10 +112,17 @@ def _min_kernel():
                     if v < row[j]:
                         row[j] = v
 
-    try:  # numba's on-disk cache: next to this file, else in the user's cache folder
-        return njit(cache=True, nogil=True)(min_affine32)
+    return compiled(min_affine32)
+
+
+def compiled(fn):
+    """`fn` compiled by numba (nogil), cached on disk where numba can write its cache."""
+    from numba import njit
+
+    try:  # numba's on-disk cache: next to the function's file, else in the user's cache folder
+        return njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # neither is writable: compile in each process
-        return njit(nogil=True)(min_affine32)
+        return njit(nogil=True)(fn)
 
 
 def signatures(

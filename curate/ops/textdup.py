@@ -217,9 +217,7 @@ def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     shingle's code being its code points packed 21 bits each (exact: distinct shingles,
     distinct codes; ngram <= 3). Keys are ``lsh_keys`` output (lower-case words joined by
     single spaces)."""
-    from curate.ops import minhash
-
-    keys = [k if k.lower() == k else " ".join(minhash._TOKEN.findall(k.lower())) for k in keys]
+    keys = [k if k.lower() == k else " ".join(_TOKEN.findall(k.lower())) for k in keys]
     lens = np.fromiter(map(len, keys), np.int64, len(keys))
     cps = np.frombuffer("".join(keys).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
     cps = np.concatenate((cps, np.zeros(ngram, np.uint64)))
@@ -244,7 +242,6 @@ def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
 def _unique_segments_kernel():
     """Compiled: sorts each segment codes[start:start + length] and keeps its distinct
     values, compacted to the front of `codes`; counts[k] = distinct values of segment k."""
-    from numba import njit
 
     def unique_segments(starts, lengths, codes, counts):
         w = 0
@@ -257,10 +254,9 @@ def _unique_segments_kernel():
                     counts[k] += 1
         return w
 
-    try:
-        return njit(cache=True, nogil=True)(unique_segments)
-    except RuntimeError:
-        return njit(nogil=True)(unique_segments)
+    from curate.ops.minhash import compiled
+
+    return compiled(unique_segments)
 
 
 def _interned_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
@@ -283,8 +279,6 @@ def shingle_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, n
 
 @functools.cache
 def _jaccard_kernel():
-    from numba import njit
-
     def pair_jaccard(offsets, codes, a, b, out):
         for p in range(a.size):
             x, xe = offsets[a[p]], offsets[a[p] + 1]
@@ -303,13 +297,12 @@ def _jaccard_kernel():
             union -= inter
             out[p] = inter / union if union > 0 else 0.0
 
-    try:
-        return njit(cache=True, nogil=True)(pair_jaccard)
-    except RuntimeError:
-        return njit(nogil=True)(pair_jaccard)
+    from curate.ops.minhash import compiled
+
+    return compiled(pair_jaccard)
 
 
-def bucket_candidates(members: list[int], identity: list[int], max_compare: int) -> list[tuple[int, int, bool]]:
+def bucket_candidates(members: list[int], identity: dict[int, int], max_compare: int) -> list[tuple[int, int, bool]]:
     """Candidate pairs (i, j, same_keys), i < j, of one LSH bucket whose `members` are text
     numbers in uid order (a number may repeat: both keys of a text in one bucket).
 
@@ -342,23 +335,21 @@ def partition_edges(
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``."""
     used = sorted({m for b in buckets for m in b})
-    segs = {}
+    segs, keys = {}, []
+    first = np.full(len(texts), -1, np.int64)  # text m's keys: rows first[m] .. first[m] + count[m]
+    count = np.zeros(len(texts), np.int64)
     for m in used:
         segs[m] = segments(texts[m])
-    keys, key_owner = [], []
-    for m in used:
-        for k in lsh_keys_of_segments(segs[m]):
-            keys.append(k)
-            key_owner.append(m)
+        ks = lsh_keys_of_segments(segs[m])
+        first[m], count[m] = len(keys), len(ks)
+        keys.extend(ks)
     offsets, codes = shingle_codes(keys, ngram, unit)
-    key_rows: dict[int, list[int]] = {}
-    for row, m in enumerate(key_owner):
-        key_rows.setdefault(m, []).append(row)
     identity_of: dict[tuple, int] = {}
-    identity = {
-        m: identity_of.setdefault(tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows)), len(identity_of))
-        for m, rows in key_rows.items()
-    }
+    identity = {}
+    for m in used:
+        rows = range(first[m], first[m] + count[m])
+        key_set = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows))
+        identity[m] = identity_of.setdefault(key_set, len(identity_of))
     found = []
     for b in buckets:
         found.extend(bucket_candidates(b, identity, max_compare))
@@ -375,11 +366,6 @@ def partition_edges(
         return edges
     # Every (key of i, key of j) combination, counted in one compiled loop; a pair's
     # similarity is the largest.
-    first = np.full(len(texts), -1, np.int64)
-    count = np.zeros(len(texts), np.int64)
-    owner = np.asarray(key_owner, np.int64)
-    np.add.at(count, owner, 1)
-    first[owner[::-1]] = np.arange(owner.size - 1, -1, -1)  # rows of one text are consecutive
     ni, nj = count[i], count[j]
     per_pair = ni * nj
     pair_id = np.repeat(np.arange(i.size), per_pair)
