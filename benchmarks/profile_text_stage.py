@@ -100,14 +100,14 @@ def main(argv=None) -> int:
         - cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces)
         - cum(minhash.signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (bucket_candidates)": cum(textdup.bucket_candidates),
-        "dedup_text: verification, tokenizing each text (once per partition it is in)": cum_from(textdup.segments, textdup.partition_edges),
-        "dedup_text: verification, keys and shingle codes": cum_from(textdup.lsh_keys_of_segments, textdup.partition_edges) + cum(textdup.shingle_codes),
-        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate_segments, textdup.partition_edges),
+        "dedup_text: verification, tokenizing each text (once per partition it is in)": cum_from(textdup.segments, textdup._partition_edges),
+        "dedup_text: verification, keys and shingle codes": cum_from(textdup.lsh_keys_of_segments, textdup._partition_edges) + cum(textdup.shingle_codes),
+        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate_segments, textdup._partition_edges),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
         - cum(textdup.bucket_candidates, textdup.shingle_codes)
-        - cum_from(textdup.segments, textdup.partition_edges)
-        - cum_from(textdup.lsh_keys_of_segments, textdup.partition_edges)
-        - cum_from(textdup.near_duplicate_segments, textdup.partition_edges),
+        - cum_from(textdup.segments, textdup._partition_edges)
+        - cum_from(textdup.lsh_keys_of_segments, textdup._partition_edges)
+        - cum_from(textdup.near_duplicate_segments, textdup._partition_edges),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),

@@ -327,13 +327,26 @@ def bucket_candidates(members: list[int], identity: dict[int, int], max_compare:
 
 
 def partition_edges(
-    buckets: list[list[int]], texts: list[str], threshold: float, ngram: int, unit: str, max_compare: int
+    buckets: list[list[int]], texts: list[str], threshold: float, ngram: int, unit: str, max_compare: int,
+    counts: dict | None = None,
 ) -> list[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order, from
     LSH buckets (lists of text numbers) of one partition: each distinct candidate pair of
     ``bucket_candidates`` is checked once; pairs of distinct keys need the largest Jaccard
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
-    ``near_duplicate``."""
+    ``near_duplicate``. `counts`, when given, receives how many distinct candidates there
+    were (``candidates``, ``same_keys``), how many reached the rule (``above_threshold``)
+    and the edges (``edges``)."""
+    tally = {"candidates": 0, "same_keys": 0, "above_threshold": 0, "edges": 0}
+    edges = _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
+    tally["edges"] = len(edges)
+    if counts is not None:
+        for k, v in tally.items():
+            counts[k] = counts.get(k, 0) + v
+    return edges
+
+
+def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
     used = sorted({m for b in buckets for m in b})
     segs, keys = {}, []
     first = np.full(len(texts), -1, np.int64)  # text m's keys: rows first[m] .. first[m] + count[m]
@@ -359,6 +372,7 @@ def partition_edges(
     n = np.int64(len(texts))
     found = np.unique((found[:, 0] * n + found[:, 1]) * 2 + found[:, 2])  # distinct, sorted
     same = (found & 1).astype(bool)
+    tally["candidates"], tally["same_keys"] = int(found.size), int(same.sum())
     i, j = np.divmod(found >> 1, n)
     edges = list(zip(i[same].tolist(), j[same].tolist(), strict=True))
     i, j = i[~same], j[~same]
@@ -376,7 +390,9 @@ def partition_edges(
     _jaccard_kernel()(offsets, codes, ka, kb, sims)
     best = np.zeros(i.size, np.float64)
     np.maximum.at(best, pair_id, sims)
-    for p in np.flatnonzero(best >= threshold).tolist():
+    above = np.flatnonzero(best >= threshold)
+    tally["above_threshold"] = int(above.size)
+    for p in above.tolist():
         a, b = int(i[p]), int(j[p])
         if near_duplicate_segments(segs[a], segs[b]):
             edges.append((a, b))
@@ -396,11 +412,11 @@ def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:
     return sorted(members[i] for i in order[cap:])
 
 
-def lsh_edges(texts: list[str | None], c) -> set[tuple[int, int]]:
+def lsh_edges(texts: list[str | None], c, counts: dict | None = None) -> set[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, between text indices, found in one
     process the way stage ``dedup_text`` finds them across workers (LSH bands of each text's
-    keys, then ``partition_edges`` over all buckets as one partition); `c` is a
-    ``DedupTextConfig``. For tests and measurements."""
+    keys, then ``partition_edges`` over all buckets as one partition, `counts` passed on);
+    `c` is a ``DedupTextConfig``. For tests and measurements."""
     from curate.ops import minhash
 
     owner, sh = [], []
@@ -417,4 +433,4 @@ def lsh_edges(texts: list[str | None], c) -> set[tuple[int, int]]:
             buckets.setdefault(k, []).append(i)
     # text numbers in uid order: the stage's uids sort like the indices' zero-padded strings
     multi = [b for b in buckets.values() if len(set(b)) > 1]
-    return set(partition_edges(multi, texts, c.threshold, c.ngram, c.unit, c.max_compare))
+    return set(partition_edges(multi, texts, c.threshold, c.ngram, c.unit, c.max_compare, counts))

@@ -130,13 +130,19 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates():
             grams.setdefault(g, []).append(i)
     buckets = [b for b in grams.values() if len(b) > 1]
     buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
-    got = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64)
-    want = set()
+    counts = {}
+    got = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, counts)
+    want, candidates, above = set(), set(), set()
     for b in buckets:
         for i, j, same in textdup.bucket_candidates(b, identity, 64):
-            if same or (textdup.key_jaccard(keys[i], keys[j]) >= 0.25 and textdup.near_duplicate(texts[i], texts[j])):
+            candidates.add((i, j, same))
+            if not same and textdup.key_jaccard(keys[i], keys[j]) >= 0.25:
+                above.add((i, j))
+            if same or ((i, j) in above and textdup.near_duplicate(texts[i], texts[j])):
                 want.add((i, j))
     assert got == sorted(want)
+    assert counts == {"candidates": len(candidates), "same_keys": sum(s for *_, s in candidates),
+                      "above_threshold": len(above), "edges": len(want)}
     assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > 5000
 
 
