@@ -82,6 +82,7 @@ def main(argv=None) -> int:
         return sum(v[2] for k, v in st.items() if any(n in k[2] for n in names))
 
     spacing = cum(tf.spacing_array)
+    verdict_fn = textdup.verdict.__wrapped__  # the function under lru_cache: its misses
     sign = cum(dedup_text.SignBatchFn.pieces)
     parts = {
         "filter: language id (py3langid)": cum(tf.LanguageId.classify),
@@ -100,14 +101,10 @@ def main(argv=None) -> int:
         - cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces)
         - cum(minhash.signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (bucket_candidates)": cum(textdup.bucket_candidates),
-        "dedup_text: verification, tokenizing each text (once per partition it is in)": cum_from(textdup.segments, textdup._partition_edges),
-        "dedup_text: verification, keys and shingle codes": cum_from(textdup.lsh_keys_of_segments, textdup._partition_edges) + cum(textdup.shingle_codes),
-        "dedup_text: verification, content-word rule": cum_from(textdup.near_duplicate_segments, textdup._partition_edges),
+        "dedup_text: verification, tokenizing, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
+        "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
-        - cum(textdup.bucket_candidates, textdup.shingle_codes)
-        - cum_from(textdup.segments, textdup._partition_edges)
-        - cum_from(textdup.lsh_keys_of_segments, textdup._partition_edges)
-        - cum_from(textdup.near_duplicate_segments, textdup._partition_edges),
+        - cum(textdup.bucket_candidates, textdup.key_codes, verdict_fn),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),

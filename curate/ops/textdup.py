@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import OrderedDict
 
 import numpy as np
 
@@ -346,23 +347,98 @@ def partition_edges(
     return edges
 
 
+# A text's band rows land in many partitions of a worker (one per band key it shares with
+# another text: ~15 on the generated benchmark pool), and a similar pair shares many bands, so
+# the same pair reaches the rule in many partitions (~13 at 50K pairs). Both are pure
+# functions of the texts, so each worker process keeps the latest results (bounded: the
+# memory of a worker does not grow with the pool; least recently used go first).
+TEXT_CACHE = 1 << 17  # texts: segments and LSH keys, ~1 KB each
+VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
+
+
+@functools.lru_cache(maxsize=TEXT_CACHE)
+def text_parts(text: str | None) -> tuple[list[list[str]], list[str]]:
+    """(``segments``, ``lsh_keys``) of a text, cached per process. Callers must not modify
+    the lists."""
+    segs = segments(text)
+    return segs, lsh_keys_of_segments(segs)
+
+
+@functools.lru_cache(maxsize=VERDICT_CACHE)
+def verdict(text_a: str | None, text_b: str | None) -> bool:
+    """``near_duplicate`` through the per-process caches."""
+    return near_duplicate_segments(text_parts(text_a)[0], text_parts(text_b)[0])
+
+
+class _Recent:
+    """A bounded mapping that forgets the least recently used entry first."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        value = self.data.get(key)
+        if value is not None:
+            self.data.move_to_end(key)
+        return value
+
+    def put(self, key, value):
+        self.data[key] = value
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+
+_CODES = _Recent(TEXT_CACHE)
+
+
+def clear_caches() -> None:
+    """Empty the per-process caches (``text_parts``, ``verdict``, ``key_codes``)."""
+    text_parts.cache_clear()
+    verdict.cache_clear()
+    _CODES.data.clear()
+
+
+def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[np.ndarray, tuple[int, ...], tuple]]:
+    """For each text: (the sorted shingle codes of its LSH keys, one run per key, concatenated;
+    the runs' lengths; its identity: the runs as a sorted tuple of bytes, equal for two texts
+    exactly when their keys have the same shingle sets). Character codes (n <= 3) are the
+    same in every call and are cached per process; other shingles are numbered per call, so
+    they are computed for the call's texts together."""
+    cacheable = unit == "char" and ngram <= 3
+    out = [_CODES.get((t, ngram)) if cacheable else None for t in texts]
+    missing = [i for i, o in enumerate(out) if o is None]
+    if not missing:
+        return out
+    keys_of = [text_parts(texts[i])[1] for i in missing]
+    offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
+    hi = 0
+    for i, ks in zip(missing, keys_of, strict=True):
+        lo, hi = hi, hi + len(ks)
+        rows = range(lo, hi)
+        out[i] = (
+            codes[offsets[lo] : offsets[hi]].copy(),
+            tuple(int(offsets[r + 1] - offsets[r]) for r in rows),
+            tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows)),
+        )
+        if cacheable:
+            _CODES.put((texts[i], ngram), out[i])
+    return out
+
+
 def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
     used = sorted({m for b in buckets for m in b})
-    segs, keys = {}, []
-    first = np.full(len(texts), -1, np.int64)  # text m's keys: rows first[m] .. first[m] + count[m]
+    parts = key_codes([texts[m] for m in used], ngram, unit)
+    # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
+    first = np.full(len(texts), -1, np.int64)
     count = np.zeros(len(texts), np.int64)
-    for m in used:
-        segs[m] = segments(texts[m])
-        ks = lsh_keys_of_segments(segs[m])
-        first[m], count[m] = len(keys), len(ks)
-        keys.extend(ks)
-    offsets, codes = shingle_codes(keys, ngram, unit)
+    runs = [p[1] for p in parts]
+    count[used] = [len(r) for r in runs]
+    first[used] = np.cumsum(count[used]) - count[used]
+    offsets = np.concatenate(([0], np.cumsum([n for r in runs for n in r], dtype=np.int64))).astype(np.int64)
+    codes = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
     identity_of: dict[tuple, int] = {}
-    identity = {}
-    for m in used:
-        rows = range(first[m], first[m] + count[m])
-        key_set = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows))
-        identity[m] = identity_of.setdefault(key_set, len(identity_of))
+    identity = {m: identity_of.setdefault(p[2], len(identity_of)) for m, p in zip(used, parts, strict=True)}
     found = []
     for b in buckets:
         found.extend(bucket_candidates(b, identity, max_compare))
@@ -394,7 +470,7 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     tally["above_threshold"] = int(above.size)
     for p in above.tolist():
         a, b = int(i[p]), int(j[p])
-        if near_duplicate_segments(segs[a], segs[b]):
+        if verdict(texts[a], texts[b]):
             edges.append((a, b))
     return sorted(edges)
 

@@ -114,12 +114,14 @@ def _sample_or_generated(n):
     return text_data.texts(n)
 
 
-def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates():
+@pytest.mark.parametrize("ngram,unit", [(3, "char"), (2, "word")])
+def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram, unit):
     """Bulk verification against the slow reference: every candidate pair that
     ``bucket_candidates`` makes, checked with key_shingles / key_jaccard / near_duplicate
-    one by one."""
+    one by one (character shingles: codes cached across calls; word shingles: numbered per
+    call)."""
     texts = sorted(set(_sample_or_generated(3000) + CODE_TEXTS + [t + " | Shutterstock" for t in CODE_TEXTS]))
-    keys = [textdup.key_shingles(t, 3, "char") for t in texts]
+    keys = [textdup.key_shingles(t, ngram, unit) for t in texts]
     ident = [tuple(sorted(map(sorted, k))) for k in keys]
     identity = {i: ident.index(x) for i, x in enumerate(ident)}
     # buckets: texts sharing a frequent trigram (many candidate pairs, few duplicates), and
@@ -131,7 +133,8 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates():
     buckets = [b for b in grams.values() if len(b) > 1]
     buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
     counts = {}
-    got = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, counts)
+    textdup.clear_caches()
+    got = textdup.partition_edges(buckets, texts, 0.25, ngram, unit, 64, counts)
     want, candidates, above = set(), set(), set()
     for b in buckets:
         for i, j, same in textdup.bucket_candidates(b, identity, 64):
@@ -143,7 +146,13 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates():
     assert got == sorted(want)
     assert counts == {"candidates": len(candidates), "same_keys": sum(s for *_, s in candidates),
                       "above_threshold": len(above), "edges": len(want)}
-    assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > 5000
+    assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > (5000 if unit == "char" else 2000)
+    # The per-process caches (text_parts, verdict, key_codes) hold every text and pair now: a
+    # second call, served from them, and one after they are emptied, give the same edges.
+    assert textdup.verdict.cache_info().currsize == len(above)
+    assert textdup.partition_edges(buckets, texts, 0.25, ngram, unit, 64) == got
+    textdup.clear_caches()
+    assert textdup.partition_edges(list(reversed(buckets)), texts, 0.25, ngram, unit, 64) == got
 
 
 def test_bucket_candidates_pairs_identical_keys_with_the_smallest_and_caps_the_rest():
