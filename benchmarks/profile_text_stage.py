@@ -100,11 +100,11 @@ def main(argv=None) -> int:
         - cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces)
         - cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces)
         - cum(minhash.signatures, minhash.band_keys),
-        "dedup_text: candidates per bucket (bucket_candidates)": cum(textdup.bucket_candidates),
+        "dedup_text: candidates per bucket (all_bucket_candidates, compiled)": cum(textdup.all_bucket_candidates),
         "dedup_text: verification, tokenizing, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
         "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
-        - cum(textdup.bucket_candidates, textdup.key_codes, verdict_fn),
+        - cum(textdup.all_bucket_candidates, textdup.key_codes, verdict_fn),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),

@@ -327,13 +327,74 @@ def bucket_candidates(members: list[int], identity: dict[int, int], max_compare:
     return out
 
 
+@functools.cache
+def _candidates_kernel():
+    """Compiled ``bucket_candidates`` over every bucket of a partition at once: buckets are
+    runs members[offsets[b]:offsets[b + 1]] of text numbers in non-decreasing (uid) order;
+    `ident` maps a text number to its identity (-1: not in any bucket). With `out_i` empty it
+    only counts the pairs; given arrays of that size it writes them."""
+
+    def candidates(members, offsets, ident, n_ident, max_compare, out_i, out_j, out_same):
+        rep_of = np.full(n_ident, -1, np.int64)
+        reps = np.empty(members.size, np.int64)
+        fill = out_i.size > 0
+        w = 0
+        for b in range(offsets.size - 1):
+            s, e = offsets[b], offsets[b + 1]
+            n_reps = 0
+            for x in range(s, e):
+                m = members[x]
+                if x > s and m == members[x - 1]:
+                    continue  # both keys of one text in this bucket
+                r = rep_of[ident[m]]
+                if r < 0:
+                    rep_of[ident[m]] = m
+                    reps[n_reps] = m
+                    n_reps += 1
+                else:
+                    if fill:
+                        out_i[w], out_j[w], out_same[w] = r, m, 1
+                    w += 1
+            for n in range(n_reps):
+                for t in range(min(n, max_compare)):
+                    if fill:
+                        out_i[w], out_j[w], out_same[w] = reps[t], reps[n], 0
+                    w += 1
+            for x in range(s, e):
+                rep_of[ident[members[x]]] = -1
+        return w
+
+    from curate.ops.minhash import compiled
+
+    return compiled(candidates)
+
+
+def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.ndarray, max_compare: int):
+    """``bucket_candidates`` of every bucket (members[offsets[b]:offsets[b + 1]], text numbers
+    in non-decreasing order; ident[m] the identity of text m, >= 0 for every member) as three
+    arrays (i, j, same_keys), in bucket order."""
+    members = np.ascontiguousarray(members, np.int64)
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    ident = np.ascontiguousarray(ident, np.int64)
+    n_ident = int(ident.max()) + 1 if ident.size else 0
+    kernel = _candidates_kernel()
+    empty = np.zeros(0, np.int64)
+    size = kernel(members, offsets, ident, n_ident, max_compare, empty, empty, empty)
+    i, j, same = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+    if size:
+        kernel(members, offsets, ident, n_ident, max_compare, i, j, same)
+    return i, j, same
+
+
 def partition_edges(
-    buckets: list[list[int]], texts: list[str], threshold: float, ngram: int, unit: str, max_compare: int,
-    counts: dict | None = None,
+    buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], texts: list[str], threshold: float, ngram: int,
+    unit: str, max_compare: int, counts: dict | None = None,
 ) -> list[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order, from
-    LSH buckets (lists of text numbers) of one partition: each distinct candidate pair of
-    ``bucket_candidates`` is checked once; pairs of distinct keys need the largest Jaccard
+    LSH buckets of one partition (lists of text numbers in non-decreasing order, or the same
+    as (members, offsets) arrays: bucket b is members[offsets[b]:offsets[b + 1]]): each
+    distinct candidate pair of ``bucket_candidates`` (computed by ``all_bucket_candidates``)
+    is checked once; pairs of distinct keys need the largest Jaccard
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``. `counts`, when given, receives how many distinct candidates there
     were (``candidates``, ``same_keys``), how many reached the rule (``above_threshold``)
@@ -426,8 +487,19 @@ def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[np.n
     return out
 
 
+def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
+    """Buckets as (members, offsets): a list of lists passes through np arrays; a
+    (members, offsets) pair is returned as it is."""
+    if isinstance(buckets, tuple):
+        return buckets
+    lengths = np.fromiter(map(len, buckets), np.int64, len(buckets))
+    members = np.fromiter((m for b in buckets for m in b), np.int64, int(lengths.sum()))
+    return members, np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+
+
 def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
-    used = sorted({m for b in buckets for m in b})
+    members, bucket_offsets = _flat(buckets)
+    used = np.unique(members).tolist()
     parts = key_codes([texts[m] for m in used], ngram, unit)
     # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
     first = np.full(len(texts), -1, np.int64)
@@ -438,15 +510,13 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     offsets = np.concatenate(([0], np.cumsum([n for r in runs for n in r], dtype=np.int64))).astype(np.int64)
     codes = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
     identity_of: dict[tuple, int] = {}
-    identity = {m: identity_of.setdefault(p[2], len(identity_of)) for m, p in zip(used, parts, strict=True)}
-    found = []
-    for b in buckets:
-        found.extend(bucket_candidates(b, identity, max_compare))
-    if not found:
+    ident = np.full(len(texts), -1, np.int64)
+    ident[used] = [identity_of.setdefault(p[2], len(identity_of)) for p in parts]
+    i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare)
+    if not i.size:
         return []
-    found = np.asarray(found, np.int64)
     n = np.int64(len(texts))
-    found = np.unique((found[:, 0] * n + found[:, 1]) * 2 + found[:, 2])  # distinct, sorted
+    found = np.unique((i * n + j) * 2 + same)  # distinct, sorted
     same = (found & 1).astype(bool)
     tally["candidates"], tally["same_keys"] = int(found.size), int(same.sum())
     i, j = np.divmod(found >> 1, n)

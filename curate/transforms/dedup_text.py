@@ -117,17 +117,15 @@ class BucketEdgesFn(beam.DoFn):
         lengths = ends - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         table = table.take(pa.array(rows))
-        # Buckets as lists of text numbers, texts numbered in uid order (the table is sorted
+        # Buckets as runs of text numbers, texts numbered in uid order (the table is sorted
         # by uid inside each bucket; np.unique sorts the distinct uids).
         uids, number = np.unique(table["uid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
         first = np.unique(number, return_index=True)[1]
         texts = table["text"].take(pa.array(first)).to_pylist()
-        offsets = np.concatenate(([0], np.cumsum(lengths))).tolist()
-        number = number.tolist()
-        buckets = [number[s:e] for s, e in zip(offsets[:-1], offsets[1:], strict=True)]
-        self.buckets.inc(len(buckets))
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self.buckets.inc(len(lengths))
         c = self.config
-        edges = textdup.partition_edges(buckets, texts, c.threshold, c.ngram, c.unit, c.max_compare)
+        edges = textdup.partition_edges((number.astype(np.int64), offsets), texts, c.threshold, c.ngram, c.unit, c.max_compare)
         self.edges.inc(len(edges))
         for i, j in edges:
             yield str(uids[i]), str(uids[j])

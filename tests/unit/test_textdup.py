@@ -1,8 +1,10 @@
 """The content-word rule for near-duplicate captions: the issue's table, edit kinds, and its
 precision/recall on the committed labelled set of real captions."""
 
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from curate.ops import minhash, textdup
@@ -168,3 +170,23 @@ def test_bucket_candidates_pairs_identical_keys_with_the_smallest_and_caps_the_r
     assert len(got) == len(set(got)) == 2 + len(expected)
     full = textdup.bucket_candidates(members, identity, max_compare=100)
     assert {(a, b) for a, b, s in full if not s} == {(a, b) for n, a in enumerate(reps) for b in reps[n + 1 :]}
+
+
+def test_all_bucket_candidates_equal_bucket_candidates_bucket_by_bucket():
+    """The compiled kernel against the readable per-bucket reference, on random buckets with
+    repeated members (both keys of a text), shared identities and a binding max_compare."""
+    rng = random.Random(0)
+    kinds = {True: 0, False: 0}
+    for _ in range(300):
+        n_text = rng.randint(1, 60)
+        ident = [rng.randint(0, n_text // 3) for _ in range(n_text)]
+        buckets = [sorted(rng.randint(0, n_text - 1) for _ in range(rng.randint(1, 30))) for _ in range(rng.randint(1, 20))]
+        max_compare = rng.choice([1, 2, 3, 64])
+        want = [p for b in buckets for p in textdup.bucket_candidates(b, dict(enumerate(ident)), max_compare)]
+        members = np.array([m for b in buckets for m in b])
+        offsets = np.cumsum([0] + [len(b) for b in buckets])
+        i, j, same = textdup.all_bucket_candidates(members, offsets, np.array(ident), max_compare)
+        assert list(zip(i.tolist(), j.tolist(), [bool(s) for s in same.tolist()], strict=True)) == want
+        for *_, s in want:
+            kinds[s] += 1
+    assert min(kinds.values()) > 1000  # both kinds of pair, many times
