@@ -227,7 +227,7 @@ args() {
   echo "--runner=FlinkRunner --flink_master=127.0.0.1:$REST_PORT --flink_version=1.20" \
     "--flink_job_server_jar=$jar --environment_type=PROCESS" \
     "--environment_config={\"command\":\"$RUN/sdk-boot\"} --parallelism=$PARALLELISM" \
-    "--job_server_jvm_properties=-Xss16m --max_bundle_size=8"  # as curate.runners_flink.flink_args: deep plans, bounded bundles
+    "--job_server_jvm_properties=-Xss16m --max_bundle_time_millis=2000 --max_bundle_size=100000"  # as curate.runners_flink.flink_args
 }
 
 case "${1:-}" in

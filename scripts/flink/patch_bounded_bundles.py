@@ -13,10 +13,13 @@ and stops taking input, the task thread waits to send more input (seen with jsta
 benchmarks/results/flink_1m_stall_2026-11-30.txt); with less heap than the queue holds the
 TaskManager runs out of memory first.
 
-This patch closes the bundle and opens a new one every --max_bundle_size input elements
-(FlinkPipelineOptions, default 1000; the streaming translation already bounds its bundles
-by the same option), so a stage's buffered output is bounded by what that many elements
-produce. Bundles are the runner's choice in Beam's model: DoFns see more start/finish_bundle
+This patch closes the bundle and opens a new one after --max_bundle_size input elements or
+--max_bundle_time_millis of processing, whichever comes first (FlinkPipelineOptions, defaults
+1000 and 1000 ms; the streaming translation already bounds its bundles by the same two
+options), so a stage's buffered output is bounded by what it writes in that time. (A bound in
+elements alone does not fit stages whose elements range from one pair to a batch of
+thousands: 8 elements per bundle made the stage after ingest's uid shuffle batch 8 pairs at a
+time.) Bundles are the runner's choice in Beam's model: DoFns see more start/finish_bundle
 calls, nothing else changes. A partition with no input still runs one (empty) bundle, as
 before.
 """
@@ -36,13 +39,15 @@ OLD_MAP = """    try (RemoteBundle bundle =
       processElements(iterable, bundle);
     }
     if (sdfTimerInternals != null) {"""
-NEW_MAP = """    // Bounded bundles (curate: scripts/flink/patch_bounded_bundles.py): a new bundle every
-    // maxBundleSize input elements, so that a bundle's outputs, which the runner drains only
-    // when the bundle closes, stay bounded.
-    long maxBundleSize =
-        Math.max(1L, pipelineOptions.get().as(FlinkPipelineOptions.class).getMaxBundleSize());
+NEW_MAP = """    // Bounded bundles (curate: scripts/flink/patch_bounded_bundles.py): a new bundle after
+    // maxBundleSize input elements or maxBundleTimeMills, so that a bundle's outputs, which the
+    // runner drains only when the bundle closes, stay bounded.
+    FlinkPipelineOptions flinkOptions = pipelineOptions.get().as(FlinkPipelineOptions.class);
+    long maxBundleSize = Math.max(1L, flinkOptions.getMaxBundleSize());
+    long maxBundleMillis = Math.max(1L, flinkOptions.getMaxBundleTimeMills());
     java.util.Iterator<WindowedValue<InputT>> inputs = iterable.iterator();
     do {
+      long bundleStart = System.currentTimeMillis();
       try (RemoteBundle bundle =
           stageBundleFactory.getBundle(
               receiverFactory,
@@ -52,7 +57,11 @@ NEW_MAP = """    // Bounded bundles (curate: scripts/flink/patch_bounded_bundles
               bundleCheckpointHandler)) {
         FnDataReceiver<WindowedValue<?>> mainReceiver =
             Iterables.getOnlyElement(bundle.getInputReceivers().values());
-        for (long n = 0; n < maxBundleSize && inputs.hasNext(); n++) {
+        for (long n = 0;
+            n < maxBundleSize
+                && inputs.hasNext()
+                && (n == 0 || System.currentTimeMillis() - bundleStart < maxBundleMillis);
+            n++) {
           mainReceiver.accept(inputs.next());
         }
       }
