@@ -28,8 +28,6 @@ import apache_beam
 FLINK_VERSION = "1.20"
 BEAM_VERSION = apache_beam.__version__
 JAR_ENV = "CURATE_FLINK_JOB_SERVER_JAR"
-MAX_BUNDLE_MILLIS = 2000  # SDK bundles on Flink close after this long (see flink_args)
-MAX_BUNDLE_SIZE = 100_000  # or after this many input elements
 
 
 def jar_name(flink_version: str = FLINK_VERSION, beam_version: str = BEAM_VERSION) -> str:
@@ -87,13 +85,6 @@ def flink_args(
         # the job server JVM once in four embedded runs (java.lang.StackOverflowError: embedded
         # Flink plans and runs the job inside that JVM): give its threads 16 MB.
         "--job_server_jvm_properties=-Xss16m",
-        # A new SDK bundle every 2 s (or 100K input elements) in batch stages: the runner
-        # drains a bundle's outputs only when it closes and buffers ~1 GB before that, so a
-        # stage that writes much more than it reads (dedup_text's Sign: 42 band rows per pair)
-        # deadlocked at 1M pairs. Needs the job server built with
-        # scripts/flink/patch_bounded_bundles.py; Beam's stock batch runner ignores the flags.
-        f"--max_bundle_time_millis={MAX_BUNDLE_MILLIS}",
-        f"--max_bundle_size={MAX_BUNDLE_SIZE}",
     ]
     if environment_config:
         args.append(f"--environment_config={environment_config}")

@@ -25,7 +25,7 @@
 # slots spread over the TaskManagers (not all on the first one that has room).
 #
 # Environment: CURATE_DATA (default data/), CURATE_FLINK_RUN (pids, logs, config; default
-# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_HEAP (3328m),
+# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m),
 # CURATE_FLINK_PARALLELISM (half the slots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,19 +38,11 @@ REST_PORT="${FLINK_REST_PORT:-8081}"
 RPC_PORT="${FLINK_RPC_PORT:-6123}"
 N_TM="${CURATE_TASKMANAGERS:-2}"
 SLOTS="${CURATE_TASK_SLOTS:-2}"
-# TaskManager memory. Each running bundle of a Python stage sends its output to the TaskManager
-# over the Fn API data plane, and Beam's runner side queues up to 100 data messages per bundle
-# (BeamFnDataInboundObserver) before the harness is made to wait; the Python SDK cuts a message
-# at ~10 MB (data_plane._DEFAULT_SIZE_FLUSH_THRESHOLD). A stage that writes faster than the
-# next operator sorts and spills (dedup_text's Sign: 42 band rows per pair) fills that queue:
-# ~1.1 GB per slot, whatever the pool size. At 1M pairs a 4 GB TaskManager (~1.7 GB heap) ran
-# out of heap in a gRPC thread parsing one more message. So the task heap is set to hold two
-# slots' full queues and the rest (3.25 GB). Managed memory feeds Flink's batch sorters, each
-# of which must hold one whole record (a piece of curate's shuffles, up to 16 MB:
-# transforms.base.PartitionedTablesFn); task off-heap memory is for Netty's buffers (at the
-# default of none a TaskManager ran out of direct memory on 250K pairs). ~6.5 GB of process
-# per TaskManager.
-TM_HEAP="${CURATE_TASKMANAGER_HEAP:-3328m}"
+# The Fn API data plane moves whole pair batches (a few MB each) through gRPC: at the default
+# 2 GB process size (~570 MB task heap, no task off-heap) a TaskManager ran out of heap, then
+# of direct memory (Netty's buffers), on 250K pairs. 4 GB with a quarter managed memory and
+# 768 MB of task off-heap memory leaves ~1.7 GB of heap.
+TM_MEMORY="${CURATE_TASKMANAGER_MEMORY:-4096m}"
 # Half the slots: when a TaskManager dies, the other one still has the slots to restart the job.
 PARALLELISM="${CURATE_FLINK_PARALLELISM:-$((N_TM * SLOTS / 2))}"
 PY="$ROOT/.venv/bin/python"
@@ -113,16 +105,16 @@ taskmanager:
   host: 127.0.0.1
   numberOfTaskSlots: $SLOTS
   memory:
-    task:
-      heap:
-        size: $TM_HEAP
-      off-heap:
-        size: 768m
-    managed:
-      size: 1280m
+    process:
+      size: $TM_MEMORY
     network:
       min: 256mb
       max: 256mb
+    managed:
+      fraction: 0.25
+    task:
+      off-heap:
+        size: 768m
 parallelism:
   default: 2
 rest:
@@ -227,7 +219,7 @@ args() {
   echo "--runner=FlinkRunner --flink_master=127.0.0.1:$REST_PORT --flink_version=1.20" \
     "--flink_job_server_jar=$jar --environment_type=PROCESS" \
     "--environment_config={\"command\":\"$RUN/sdk-boot\"} --parallelism=$PARALLELISM" \
-    "--job_server_jvm_properties=-Xss16m --max_bundle_time_millis=2000 --max_bundle_size=100000"  # as curate.runners_flink.flink_args
+    "--job_server_jvm_properties=-Xss16m"  # as curate.runners_flink.flink_args: deep plans
 }
 
 case "${1:-}" in

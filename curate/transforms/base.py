@@ -151,14 +151,9 @@ class PartitionedTablesFn(beam.DoFn):
     gRPC message on a portable runner). Pieces are gathered per partition across a bundle
     instead and emitted when the gathered tables pass ``flush_bytes`` or the bundle ends, so
     a piece is as large as a bundle allows. The grouped result is the same, only cut fewer
-    times. Subclasses implement ``pieces(element, *side)`` -> (partition, table).
+    times. Subclasses implement ``pieces(element, *side)`` -> (partition, table)."""
 
-    ``flush_bytes`` bounds a piece, and a piece is one record of the runner's shuffle: Flink's
-    batch sorters must hold a whole record in one operator's share of managed memory (at 64 MB
-    a standalone TaskManager failed with "Record too large" in the label join on 250K pairs).
-    16 MB keeps pieces large against per-piece costs and well inside that."""
-
-    flush_bytes = 16 << 20
+    flush_bytes = 64 << 20
 
     def pieces(self, element, *side):
         raise NotImplementedError

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 
-import apache_beam as beam
 import pytest
 
 from curate import pipeline
@@ -106,40 +105,3 @@ def test_every_stage_on_embedded_flink_equals_local(tmp_path, job_server_jar):
     assert sorted(flink_export) == sorted(local_export)
     for name in local_export:
         assert flink_export[name] == local_export[name], f"export/{name} differs"
-
-
-class _BundleSizes(beam.DoFn):
-    """Emits, at the end of each bundle, how many elements the bundle had."""
-
-    def start_bundle(self):
-        self.n = 0
-
-    def process(self, element):
-        self.n += 1
-
-    def finish_bundle(self):
-        yield beam.transforms.window.GlobalWindows.windowed_value(self.n)
-
-
-def test_batch_bundles_are_bounded_by_max_bundle_size(tmp_path, job_server_jar):
-    """The job server carries scripts/flink/patch_bounded_bundles.py: a batch stage's input
-    partition runs as bundles of at most --max_bundle_size elements (and --max_bundle_time_millis:
-    curate passes 2 s), not as one bundle whose outputs the runner would buffer until the end (a
-    deadlock past ~1 GB). Here with 8 elements per bundle, the last flag given winning."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    args = flink.flink_args(job_server_jar, "[local]", parallelism=1)
-    assert f"--max_bundle_time_millis={flink.MAX_BUNDLE_MILLIS}" in args
-    args = [*args, "--max_bundle_size=8"]
-    out = tmp_path / "sizes"
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
-        (p
-         | beam.Create(list(range(100)))
-         | beam.Reshuffle()  # 100 elements into one partition of the next stage
-         | beam.ParDo(_BundleSizes())
-         | beam.Filter(lambda n: n > 0)
-         | beam.Map(str)
-         | beam.io.WriteToText(str(out)))
-    sizes = sorted(int(line) for f in tmp_path.glob("sizes*") for line in f.read_text().split())
-    assert sum(sizes) == 100
-    assert max(sizes) <= 8 and len(sizes) >= 13, sizes  # stock runner: [100]
