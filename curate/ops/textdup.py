@@ -205,8 +205,8 @@ def key_jaccard(a: list[frozenset], b: list[frozenset]) -> float:
 
 # Candidate verification in bulk. A partition of LSH buckets holds many candidate pairs per
 # text (on short captions with common words, dozens: nearly all below the Jaccard
-# threshold), so each text's keys become one sorted array of exact integer shingle codes,
-# once per partition, and the Jaccard similarity of every candidate pair is counted by one
+# threshold), so each text's keys become sorted arrays of exact integer shingle codes (kept
+# per worker: ``key_codes``), and the Jaccard similarity of every candidate pair is counted by one
 # compiled merge loop; only pairs at or above the threshold reach ``near_duplicate``.
 
 _CODE_BITS = 21  # a Unicode code point fits in 21 bits: three of them in one uint64
@@ -305,7 +305,8 @@ def _jaccard_kernel():
 
 def bucket_candidates(members: list[int], identity: dict[int, int], max_compare: int) -> list[tuple[int, int, bool]]:
     """Candidate pairs (i, j, same_keys), i < j, of one LSH bucket whose `members` are text
-    numbers in uid order (a number may repeat: both keys of a text in one bucket).
+    numbers in uid order (a number may repeat: both keys of a text in one bucket). The
+    readable reference of ``all_bucket_candidates``, which the stage runs (tests compare them).
 
     Members whose keys have the same shingle sets (same `identity`) are paired with the
     smallest among them, ``same_keys`` True: the same content words, which the rule calls
@@ -413,8 +414,8 @@ def partition_edges(
 # the same pair reaches the rule in many partitions (~13 at 50K pairs). Both are pure
 # functions of the texts, so each worker process keeps the latest results (bounded: the
 # memory of a worker does not grow with the pool; least recently used go first).
-TEXT_CACHE = 1 << 17  # texts: segments and LSH keys, ~1 KB each
-VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
+TEXT_CACHE = 1 << 17  # texts, in text_parts and in key_codes (~1.1 KB and ~0.8 KB each on the benchmark pool)
+VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict (~0.2 KB each)
 
 
 @functools.lru_cache(maxsize=TEXT_CACHE)
@@ -460,12 +461,13 @@ def clear_caches() -> None:
     _CODES.data.clear()
 
 
-def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[np.ndarray, tuple[int, ...], tuple]]:
-    """For each text: (the sorted shingle codes of its LSH keys, one run per key, concatenated;
-    the runs' lengths; its identity: the runs as a sorted tuple of bytes, equal for two texts
-    exactly when their keys have the same shingle sets). Character codes (n <= 3) are the
-    same in every call and are cached per process; other shingles are numbered per call, so
-    they are computed for the call's texts together."""
+def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[bytes, ...]]:
+    """For each text, its keys' shingle sets as sorted shingle codes, one uint64 run per key,
+    each run's bytes, the runs sorted: equal for two texts exactly when their keys have the
+    same shingle sets (the text's identity), and the codes themselves (the order of a text's
+    keys does not matter to verification, which takes the best pair of keys). Character codes
+    (n <= 3) are the same in every call and are cached per process; other shingles are
+    numbered per call, so they are computed for the call's texts together."""
     cacheable = unit == "char" and ngram <= 3
     out = [_CODES.get((t, ngram)) if cacheable else None for t in texts]
     missing = [i for i, o in enumerate(out) if o is None]
@@ -476,12 +478,7 @@ def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[np.n
     hi = 0
     for i, ks in zip(missing, keys_of, strict=True):
         lo, hi = hi, hi + len(ks)
-        rows = range(lo, hi)
-        out[i] = (
-            codes[offsets[lo] : offsets[hi]].copy(),
-            tuple(int(offsets[r + 1] - offsets[r]) for r in rows),
-            tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in rows)),
-        )
+        out[i] = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in range(lo, hi)))
         if cacheable:
             _CODES.put((texts[i], ngram), out[i])
     return out
@@ -504,14 +501,14 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
     first = np.full(len(texts), -1, np.int64)
     count = np.zeros(len(texts), np.int64)
-    runs = [p[1] for p in parts]
-    count[used] = [len(r) for r in runs]
+    count[used] = [len(p) for p in parts]
     first[used] = np.cumsum(count[used]) - count[used]
-    offsets = np.concatenate(([0], np.cumsum([n for r in runs for n in r], dtype=np.int64))).astype(np.int64)
-    codes = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
+    runs = [r for p in parts for r in p]
+    offsets = np.concatenate(([0], np.cumsum([len(r) // 8 for r in runs], dtype=np.int64))).astype(np.int64)
+    codes = np.frombuffer(bytearray(b"".join(runs)), np.uint64)
     identity_of: dict[tuple, int] = {}
     ident = np.full(len(texts), -1, np.int64)
-    ident[used] = [identity_of.setdefault(p[2], len(identity_of)) for p in parts]
+    ident[used] = [identity_of.setdefault(p, len(identity_of)) for p in parts]
     i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare)
     if not i.size:
         return []
