@@ -134,7 +134,7 @@ def cluster_pids() -> dict[int, str]:
     return out
 
 
-def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float) -> dict:
+def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float, flink_args: list[str]) -> dict:
     config = out.parent / f"{out.name}.yaml"
     config.write_text(json.dumps({
         "input": str(pool / "*.parquet"), "output": str(out), "queries": str(queries),
@@ -145,6 +145,7 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
         pids = {}
     else:
         args = subprocess.run(["bash", str(CLUSTER), "args"], check=True, capture_output=True, text=True).stdout.split()
+        args += flink_args
         pids = cluster_pids()
     t = time.perf_counter()
     proc = subprocess.Popen([str(CURATE), "run", "--config", str(config), *args],
@@ -176,6 +177,8 @@ def main():
     ap.add_argument("--runners", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
     ap.add_argument("--workers", type=int, default=2, help="local worker processes (the cluster runs at parallelism 2)")
     ap.add_argument("--memory-cap-gb", type=float, default=20.0)
+    ap.add_argument("--flink-arg", action="append", default=[], metavar="FLAG",
+                    help="one more pipeline flag for the cluster runs (repeatable), e.g. --flink-arg=--execution_mode_for_batch=BATCH_FORCED")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / f"scale_{datetime.date.today()}.json"))
     a = ap.parse_args()
     entries, source = text_data.entries()
@@ -195,7 +198,7 @@ def main():
                 pool.mkdir()
                 write_pairs(text_data.texts(n), pool)
                 for runner in a.runners:
-                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb)
+                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb, a.flink_arg)
                     r.update(pairs=n, pairs_per_s=round(n / r["wall_s"]) if r["finished"] else None)
                     results.append(r)
                     mem = ", ".join(f"{k} {v['peak_rss_mb_max']} MB" for k, v in r["memory_by_role"].items())
@@ -203,6 +206,7 @@ def main():
                           f"peak RSS per process: {mem}{'; ' + r.get('note', '')[:200] if 'note' in r else ''}", flush=True)
                     Path(a.output).write_text(json.dumps({
                         "command": " ".join(sys.argv), "date": str(datetime.date.today()), "entries": source,
+                        "taskmanager_memory": os.environ.get("CURATE_TASKMANAGER_MEMORY", "4096m (flink_cluster.sh default)"),
                         "machine": f"{os.cpu_count()} cores", "results": results}, indent=2) + "\n")
                     subprocess.run(["rm", "-rf", str(tmp / f"out-{runner}-{n}")])
                 subprocess.run(["rm", "-rf", str(pool)])

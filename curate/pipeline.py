@@ -55,7 +55,14 @@ def _filter(c, run):
 def _dedup_text(c, run):
     from curate.transforms.dedup_text import DedupByMinHash
 
-    return DedupByMinHash(c, run.seed)
+    return DedupByMinHash(c, run.seed, exchange_folder(run.output))
+
+
+def exchange_folder(output: str) -> str:
+    """Where stages put data too large for the runner's shuffle (dedup_text's band rows):
+    files in the run's output folder, which every worker reaches; removed when a run ends
+    (and before it starts: what a killed attempt left)."""
+    return shards.join(output, ".exchange")
 
 
 def _balance(c, run):
@@ -375,6 +382,7 @@ def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None, resume_f
     for name in SIDE_FILES if resume_from else ():
         if shards.exists(shards.join(resume_from, name)):
             shards.write_bytes(shards.join(config.output, name), shards.read_bytes(shards.join(resume_from, name)))
+    shards.remove_folder(exchange_folder(config.output))
     try:
         p.run().wait_until_finish()
     except CurateError:
@@ -386,4 +394,6 @@ def run(config: cfg.PipelineConfig, beam_args: list[str] | None = None, resume_f
         if isinstance(e, (ValueError, OSError)):  # a bug in a worker, not a bad value given
             raise RuntimeError(f"the pipeline failed: {e}") from e
         raise
+    finally:
+        shards.remove_folder(exchange_folder(config.output))
     return shards.read_json(shards.join(config.output, "stats.json"))

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import posixpath
 
 import apache_beam as beam
@@ -73,6 +74,15 @@ def remove_run_outputs(output: str) -> None:
     stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
     if stale:
         FileSystems.delete(stale)
+
+
+def remove_folder(path: str) -> None:
+    """Remove folder `path` and the files in it (any Beam filesystem); nothing if absent."""
+    found = [m.path for r in FileSystems.match([join(path, "*")]) for m in r.metadata_list]
+    if found:
+        FileSystems.delete(found)
+    if FileSystems.get_scheme(path) is None and os.path.isdir(path):
+        os.rmdir(path)
 
 
 def write_bytes(path: str, data: bytes) -> None:

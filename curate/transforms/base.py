@@ -9,6 +9,8 @@ checks ``in == kept + removed``.
 
 from __future__ import annotations
 
+import itertools
+import os
 import typing
 from collections import Counter
 
@@ -142,6 +144,35 @@ def non_empty(table: pa.Table) -> bool:
     return table.num_rows > 0
 
 
+class Segment(typing.NamedTuple):
+    """Where a partition's piece lies in an exchange file (``PartitionedTablesFn.exchange``):
+    one Arrow IPC stream of `size` bytes at `offset`."""
+
+    path: str
+    offset: int
+    size: int
+
+
+def read_pieces(pieces) -> list[pa.Table]:
+    """A grouped partition's pieces as tables: tables as they are, Segments read from their
+    exchange files (each file opened once, read in offset order)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    tables, segments = [], {}
+    for piece in pieces:
+        if isinstance(piece, Segment):
+            segments.setdefault(piece.path, []).append(piece)
+        else:
+            tables.append(piece)
+    for path in sorted(segments):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            for seg in sorted(segments[path]):
+                f.seek(seg.offset)
+                tables.append(pa.ipc.open_stream(pa.py_buffer(f.read(seg.size))).read_all())
+    return tables
+
+
 class PartitionedTablesFn(beam.DoFn):
     """Base of DoFns that cut pair batches into (partition, table) pieces for a GroupByKey.
 
@@ -149,35 +180,168 @@ class PartitionedTablesFn(beam.DoFn):
     and both grow with the pool: the shuffle's element count grows with its square, and
     pieces shrink to a few rows, each carrying a table's fixed costs (schema, buffers, one
     gRPC message on a portable runner). Pieces are gathered per partition across a bundle
-    instead and emitted when the gathered tables pass ``flush_bytes`` or the bundle ends, so
-    a piece is as large as a bundle allows. The grouped result is the same, only cut fewer
-    times. Subclasses implement ``pieces(element, *side)`` -> (partition, table)."""
+    instead, and emitted only when the bundle ends, in pieces of at most ``piece_bytes``; what
+    a bundle gathers beyond ``memory_bytes`` waits in a spill file on the worker's local disk
+    (Arrow IPC, removed when the bundle ends). The grouped result is the same, only cut fewer
+    times.
 
-    flush_bytes = 64 << 20
+    With ``exchange`` (a folder every worker can read: the run's output folder) the pieces go
+    to a file there instead and only their ``Segment`` (path, offset, size) is emitted: the
+    consumer reads them with ``read_pieces``. That is for stages whose output is many times
+    their input (dedup_text's signing writes ~42 band rows per pair): Beam's Flink batch
+    translation runs a whole partition as one bundle, and its runner holds a bundle's output
+    (at most 100 data messages of ~10 MB) until the SDK has finished the bundle
+    (``SdkHarnessClient`` ActiveBundle close waits for the bundle's response before
+    ``BeamFnDataInboundObserver.awaitCompletion`` reads the queue), so a bundle that emits
+    more stalls the job (docs/RUNNERS.md, "Known limit"). Files of a failed bundle are
+    removed with it; the run removes the folder when it ends (``curate.pipeline.run``).
+    Subclasses implement ``pieces(element, *side)`` -> (partition, table)."""
+
+    memory_bytes = 64 << 20
+    piece_bytes = 4 << 20
+    exchange: str | None = None
 
     def pieces(self, element, *side):
         raise NotImplementedError
 
     def start_bundle(self):
+        self.teardown()  # what a failed bundle left
         self._gathered: dict[int, list[pa.Table]] = {}
         self._bytes = 0
+        self._spill: _Spill | None = None
 
     def process(self, element, *side):
         for part, table in self.pieces(element, *side):
-            self._gathered.setdefault(part, []).append(table)
-            self._bytes += table.nbytes
-        if self._bytes >= self.flush_bytes:
-            yield from self._drain()
+            if table.num_rows:
+                self._gathered.setdefault(part, []).append(table)
+                self._bytes += table.nbytes
+        if self._bytes >= self.memory_bytes:
+            self._write_gathered()
+        return ()
+
+    def _write_gathered(self):
+        if self._spill is None:
+            self._spill = _Spill(self.exchange)
+        self._spill.write(self._gathered)
+        self._gathered, self._bytes = {}, 0
 
     def finish_bundle(self):
-        for item in self._drain():
-            yield beam.transforms.window.GlobalWindows.windowed_value(item)
+        if self.exchange is not None:
+            if self._gathered:
+                self._write_gathered()
+            spill, self._spill = self._spill, None
+            if spill is None:
+                return
+            spill.finish()
+            for part in sorted(spill.segments):
+                for offset, size in spill.segments[part]:
+                    yield beam.transforms.window.GlobalWindows.windowed_value((part, Segment(spill.path, offset, size)))
+            return
+        gathered, spill = self._gathered, self._spill
+        self._gathered, self._bytes, self._spill = {}, 0, None
+        try:
+            parts = set(gathered) | (set(spill.segments) if spill else set())
+            for part in sorted(parts):
+                tables = spill.read(part) if spill else []
+                for piece in _cut(itertools.chain(tables, gathered.get(part, [])), self.piece_bytes):
+                    yield beam.transforms.window.GlobalWindows.windowed_value((part, piece))
+        finally:
+            if spill is not None:
+                spill.close()
 
-    def _drain(self):
-        gathered, self._gathered, self._bytes = self._gathered, {}, 0
+    def teardown(self):
+        spill = getattr(self, "_spill", None)
+        if spill is not None:  # a bundle that failed: its file goes with it
+            spill.close()
+            self._spill = None
+
+
+class _Spill:
+    """One bundle's gathered tables in one file, appended to in rounds, each round one Arrow
+    IPC stream per partition (its byte range remembered): a local temporary file, or a new
+    file in `folder` (any Beam filesystem) that outlives the bundle."""
+
+    def __init__(self, folder: str | None = None):
+        if folder is None:
+            import tempfile
+
+            fd, self.path = tempfile.mkstemp(prefix="curate-spill-", suffix=".arrows")
+            self.file = os.fdopen(fd, "w+b")
+        else:
+            import uuid
+
+            from apache_beam.io.filesystems import FileSystems
+
+            self.path = FileSystems.join(folder, f"{uuid.uuid4().hex}.arrows")
+            self.file = FileSystems.create(self.path)
+        self.size = 0
+        self.segments: dict[int, list[tuple[int, int]]] = {}
+        self.finished = False
+
+    def write(self, gathered: dict[int, list[pa.Table]]) -> None:
         for part in sorted(gathered):
             tables = gathered[part]
-            yield part, tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            data = sink.getvalue()
+            self.file.write(memoryview(data))
+            self.segments.setdefault(part, []).append((self.size, data.size))
+            self.size += data.size
+
+    def read(self, part: int):
+        for start, size in self.segments.get(part, []):
+            self.file.seek(start)
+            yield pa.ipc.open_stream(pa.py_buffer(self.file.read(size))).read_all()
+
+    def finish(self) -> None:
+        """Close the file and keep it (the exchange: read after this bundle)."""
+        self.file.close()
+        self.finished = True
+
+    def close(self) -> None:
+        """Close the file and remove it."""
+        if not self.finished:
+            self.file.close()
+        from apache_beam.io.filesystem import BeamIOError
+        from apache_beam.io.filesystems import FileSystems
+
+        try:
+            FileSystems.delete([self.path])
+        except BeamIOError:  # already gone
+            pass
+
+
+def _cut(tables, piece_bytes: int):
+    """Tables regrouped into pieces of at most ~`piece_bytes` (small tables concatenated,
+    large ones sliced by rows; a single row larger than that is a piece of its own)."""
+    pending: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        if table.nbytes > piece_bytes and table.num_rows > 1:
+            rows = max(1, table.num_rows * piece_bytes // table.nbytes)
+            slices = [_copy(table.slice(i, rows)) for i in range(0, table.num_rows, rows)]
+        else:
+            slices = [table]
+        for s in slices:
+            if pending and size + s.nbytes > piece_bytes:
+                yield _joined(pending)
+                pending, size = [], 0
+            pending.append(s)
+            size += s.nbytes
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+
+
+def _copy(table: pa.Table) -> pa.Table:
+    """The rows of a slice in buffers of their own: a slice shares its parent's buffers, and
+    pickling it (Beam's coder) would carry them whole."""
+    return pa.concat_tables([table, table.schema.empty_table()]).combine_chunks()
 
 
 class MergePartialsFn(beam.CombineFn):

@@ -5,7 +5,8 @@ capped. A near-duplicate caption is not a duplicate pair (that needs the image t
 Steps (all inside the pipeline, nothing global on one worker but counts):
   1. ``SignBatchFn``: MinHash signatures of each pair's LSH keys (``curate.ops.textdup``)
      in numpy, `bands` keys per LSH key; rows go to hash partitions of their band keys
-     (partition count from the global row count).
+     (partition count from the global row count), through files in the run's exchange
+     folder where one is given.
   2. ``GroupByKey`` on band-key partitions, then ``BucketEdgesFn``: pairs sharing a band key
      are candidates, verified by the content-word rule (``textdup.bucket_edges``).
   3. ``ConnectedComponents`` (large-star / small-star rounds): every node → the smallest uid
@@ -29,7 +30,7 @@ from curate import schema
 from curate.config import DedupTextConfig
 from curate.ops import minhash as ops
 from curate.ops import textdup
-from curate.transforms.base import CountRows, PartitionedTablesFn, StageOutput
+from curate.transforms.base import CountRows, PartitionedTablesFn, StageOutput, read_pieces
 
 STAGE = "dedup_text"
 REASON = "text_cluster_cap"
@@ -50,11 +51,12 @@ def _split(table: pa.Table, parts: np.ndarray):
 
 class SignBatchFn(PartitionedTablesFn):
     """Pair batch → (partition, table of band_key, uid, text) for each partition it touches
-    (gathered per bundle). A pair with two LSH keys (a segmented caption: whole and first
-    segment) has 2 x bands."""
+    (gathered per bundle; with `exchange`, written there and emitted as ``Segment``s). A pair
+    with two LSH keys (a segmented caption: whole and first segment) has 2 x bands."""
 
-    def __init__(self, config: DedupTextConfig):
+    def __init__(self, config: DedupTextConfig, exchange: str | None = None):
         self.config = config
+        self.exchange = exchange
 
     def setup(self):
         self.signed = Metrics.counter(STAGE, "signatures")
@@ -100,8 +102,8 @@ class BucketEdgesFn(beam.DoFn):
         self.edges = Metrics.counter(STAGE, "edges")
 
     def process(self, item):
-        _, tables = item
-        table = pa.concat_tables(list(tables))
+        _, pieces = item
+        table = pa.concat_tables(read_pieces(pieces))
         table = table.sort_by([("band_key", "ascending"), ("uid", "ascending")])
         keys = table["band_key"].to_numpy()
         if keys.size < 2:
@@ -213,12 +215,19 @@ class DedupByMinHash(beam.PTransform):
     members, ranked by a uniform number from hash(uid, stage, seed) (deterministic on any
     runner); the rest are removed with reason ``text_cluster_cap``. Nothing else is removed:
     a near-duplicate caption on a different image is a different pair.
+
+    `exchange`: a folder every worker can read and write (``curate run`` gives
+    ``<output>/.exchange``, removed when the run ends). The band rows (~42 per pair, each
+    with its text) are written there and only their locations go through the runner: the
+    driver of the local runner does not hold them, and a Flink bundle's output stays far
+    below what its runner can hold (see ``PartitionedTablesFn``). None: through the runner.
     """
 
-    def __init__(self, config: DedupTextConfig = DedupTextConfig(), seed: int = 0):
+    def __init__(self, config: DedupTextConfig = DedupTextConfig(), seed: int = 0, exchange: str | None = None):
         super().__init__()
         self.config = config
         self.seed = seed
+        self.exchange = exchange
 
     def expand(self, batches):
         from curate.transforms.components import ConnectedComponents
@@ -230,7 +239,7 @@ class DedupByMinHash(beam.PTransform):
         )
         edges = (
             batches
-            | "Sign" >> beam.ParDo(SignBatchFn(c), parts)
+            | "Sign" >> beam.ParDo(SignBatchFn(c, self.exchange), parts)
             | "GroupBands" >> beam.GroupByKey()
             | "BucketEdges" >> beam.ParDo(BucketEdgesFn(c))
         )

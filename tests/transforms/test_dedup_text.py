@@ -103,3 +103,39 @@ def test_dedup_sample_pool(tmp_path, beam_args):
     rule = sum(textdup.near_duplicate(rows[i].text, rows[j].text) for i, j in near)
     print(f"re-posted pairs: {len(near)}, same cluster {found}, rule says near-duplicate {rule}")
     assert near and found >= 0.9 * rule
+
+
+def test_band_rows_through_exchange_files_same_clusters(tmp_path, beam_args):
+    """With an exchange folder the band rows go through files there (only their locations
+    through the runner); the clusters equal those of band rows through the runner, and a
+    run (``curate.pipeline.run``) leaves no exchange folder behind."""
+    import glob
+
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from curate.runner import pipeline_options
+    from curate.transforms.dedup_text import DedupByMinHash
+
+    words = ["red", "blue", "car", "sale", "bowl", "ramen", "shoe", "digit", "four", "five"]
+    texts = [f"{words[i % 10]} {words[(i * 7) % 10]} {words[(i * 3) % 10]} item {i % 40}" for i in range(400)]
+    table = pairs(texts)
+    batches = [table.slice(i, 50) for i in range(0, table.num_rows, 50)]
+    c = DedupTextConfig(rows_per_partition=100)
+    exchange = tmp_path / "exchange"
+    kept, removed, _ = run_stages(tmp_path, table, {"dedup_text": c}, beam_args)
+    assert not (tmp_path / "out" / ".exchange").exists()
+    reference = dict(zip(kept["uid"].to_pylist(), kept["text_cluster"].to_pylist(), strict=True))
+    assert len(set(reference.values())) < len(texts)  # there are clusters to compare
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        for name, ex in (("files", str(exchange)), ("runner", None)):
+            got = (
+                p
+                | f"In{name}" >> beam.Create(batches, reshuffle=False)
+                | f"Dedup{name}" >> DedupByMinHash(c, 0, ex)
+            )
+            pairs_out = got.kept | f"Rows{name}" >> beam.FlatMap(
+                lambda t: list(zip(t["uid"].to_pylist(), t["text_cluster"].to_pylist(), strict=True))
+            )
+            assert_that(pairs_out, equal_to(sorted(reference.items())), label=f"Check{name}")
+    assert glob.glob(str(exchange / "*.arrows"))  # the band rows went through files
