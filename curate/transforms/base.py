@@ -193,8 +193,9 @@ class PartitionedTablesFn(beam.DoFn):
     (at most 100 data messages of ~10 MB) until the SDK has finished the bundle
     (``SdkHarnessClient`` ActiveBundle close waits for the bundle's response before
     ``BeamFnDataInboundObserver.awaitCompletion`` reads the queue), so a bundle that emits
-    more stalls the job (docs/RUNNERS.md, "Known limit"). Files of a failed bundle are
-    removed with it; the run removes the folder when it ends (``curate.pipeline.run``).
+    more stalls the job (docs/RUNNERS.md, "How much a bundle may emit on Flink"). Files of
+    a failed bundle are removed with it; the run removes the folder when it ends
+    (``curate.pipeline.run``).
     Subclasses implement ``pieces(element, *side)`` -> (partition, table)."""
 
     memory_bytes = 64 << 20
