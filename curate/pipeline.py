@@ -6,6 +6,8 @@ Output folder layout (same for ``curate run`` and every single-stage command)::
     <output>/removed/part-SSSSS-of-NNNNN.parquet   removed records of every stage
     <output>/stats.json                            per-stage funnel: in, kept, removed by reason
     <output>/config.yaml                           the resolved config of the run
+    <output>/.exchange/                            while a run works: data too large for the
+                                                   runner's shuffle (dedup_text's band rows)
 
 stats.json is written after every shard, so its presence means the run finished. Before a
 run starts, ``preflight`` turns what would fail later into one clear error: an output folder
