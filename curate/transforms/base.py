@@ -281,8 +281,7 @@ class _Spill:
 
     def write(self, gathered: dict[int, list[pa.Table]]) -> None:
         for part in sorted(gathered):
-            tables = gathered[part]
-            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+            table = schema.concat(gathered[part])
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)
@@ -327,16 +326,12 @@ def _cut(tables, piece_bytes: int):
             slices = [table]
         for s in slices:
             if pending and size + s.nbytes > piece_bytes:
-                yield _joined(pending)
+                yield schema.concat(pending)
                 pending, size = [], 0
             pending.append(s)
             size += s.nbytes
     if pending:
-        yield _joined(pending)
-
-
-def _joined(tables: list[pa.Table]) -> pa.Table:
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        yield schema.concat(pending)
 
 
 def _copy(table: pa.Table) -> pa.Table:

@@ -123,7 +123,7 @@ def test_band_rows_through_exchange_files_same_clusters(tmp_path, beam_args):
     batches = [table.slice(i, 50) for i in range(0, table.num_rows, 50)]
     c = DedupTextConfig(rows_per_partition=100)
     exchange = tmp_path / "exchange"
-    kept, removed, _ = run_stages(tmp_path, table, {"dedup_text": c}, beam_args)
+    kept, _, _ = run_stages(tmp_path, table, {"dedup_text": c}, beam_args)
     assert not (tmp_path / "out" / ".exchange").exists()
     reference = dict(zip(kept["uid"].to_pylist(), kept["text_cluster"].to_pylist(), strict=True))
     assert len(set(reference.values())) < len(texts)  # there are clusters to compare
