@@ -1,8 +1,11 @@
 """MinHash signatures/s: curate's kernel (Arrow + numba) vs datasketch with the same
 parameters (num_perm, seed, scheme affine32, the same shingles): its own ``MinHash.bulk``
 (the fair reference; target >= 5x) and the per-text ``update`` loop, plus the numpy
-gather + ``reduceat`` kernel curate used before (for the record). Every signature is checked
-to be identical to datasketch's. Methods alternate within each repeat; medians.
+gather + ``reduceat`` kernel curate used before (for the record). Then the signing step's
+own path from the texts' LSH keys, shingling included (``textdup.key_signatures``: shingle
+codes, hashes kept per process) against shingle strings + ``signatures`` (the step before)
+and shingle strings + ``MinHash.bulk``. Every signature is checked to be identical to
+datasketch's. Methods alternate within each repeat; medians.
 
     .venv/bin/python benchmarks/bench_minhash.py [--texts 20000] [--repeats 5]
         [--out benchmarks/results/minhash_<date>.json]
@@ -30,6 +33,7 @@ import text_data  # noqa: E402
 
 from curate.config import DedupTextConfig  # noqa: E402
 from curate.ops import minhash as ops  # noqa: E402
+from curate.ops import textdup  # noqa: E402
 
 
 def datasketch_loop(shingle_lists, num_perm, seed):
@@ -134,6 +138,41 @@ def main(argv=None) -> int:
         if not identical:
             print("SIGNATURES DIFFER", file=sys.stderr)
             return 1
+    # The signing step's own input: the texts' LSH keys, shingling included in every method.
+    keys = [k for t in texts for k in textdup.lsh_keys(t)]
+    from_keys = {
+        "curate_codes": lambda: textdup.key_signatures(keys, c.ngram, c.unit, c.num_perm, c.minhash_seed),
+        "curate_shingle_strings": lambda: ops.signatures([ops.shingles(k, c.ngram, c.unit) for k in keys], c.num_perm, c.minhash_seed),
+        "datasketch_bulk": lambda: datasketch_bulk([ops.shingles(k, c.ngram, c.unit) for k in keys], c.num_perm, c.minhash_seed),
+    }
+    textdup.key_signatures(keys[:10], c.ngram, c.unit, c.num_perm, c.minhash_seed)  # numba: compile or load
+    rates, key_sigs = {m: [] for m in from_keys}, {}
+    for _ in range(a.repeats):
+        textdup.clear_caches()  # each repeat hashes its shingles anew, as a fresh worker would
+        for name, fn in from_keys.items():
+            t = time.perf_counter()
+            key_sigs[name] = fn()
+            rates[name].append(len(keys) / (time.perf_counter() - t))
+    identical = all(bool((key_sigs["curate_codes"] == key_sigs[n]).all()) for n in from_keys)
+    m = {k: med(v) for k, v in rates.items()}
+    result["from_keys"] = {
+        "keys": len(keys),
+        "shingles": f"{c.unit}_{c.ngram}",
+        "sigs_per_s_median": {k: round(v) for k, v in m.items()},
+        "sigs_per_s_each_repeat": {k: [round(x) for x in v] for k, v in rates.items()},
+        "ratio_vs_bulk": round(m["curate_codes"] / m["datasketch_bulk"], 2),
+        "ratio_vs_shingle_strings": round(m["curate_codes"] / m["curate_shingle_strings"], 2),
+        "identical_to_datasketch": identical,
+    }
+    print(
+        f"from the {len(keys):,} LSH keys, shingling included: curate codes {m['curate_codes']:,.0f}/s, "
+        f"shingle strings + curate {m['curate_shingle_strings']:,.0f}/s, shingle strings + datasketch bulk "
+        f"{m['datasketch_bulk']:,.0f}/s; codes vs bulk {m['curate_codes'] / m['datasketch_bulk']:.1f}x, vs strings "
+        f"{m['curate_codes'] / m['curate_shingle_strings']:.1f}x; identical signatures: {identical}"
+    )
+    if not identical:
+        print("SIGNATURES DIFFER", file=sys.stderr)
+        return 1
     print(f"first call (numba compile or cache load): {first_call_s:.2f} s")
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {a.out}")

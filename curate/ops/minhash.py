@@ -12,7 +12,9 @@ hashed once (sha1 + fmix32), and a compiled numba loop takes, per text, the mini
 (``benchmarks/bench_minhash.py``, ``benchmarks/results/minhash_2026-11-30.json``: 11x
 datasketch's own ``MinHash.bulk`` on the default character 3-grams; the numpy gather +
 ``np.minimum.reduceat`` kernel it replaced was 1.2-1.9x). numba is imported and the loop
-compiled or loaded from numba's on-disk cache on first use (~1-4 s per process).
+compiled or loaded from numba's on-disk cache on first use (~1-4 s per process). The stage
+itself signs from integer shingle codes (``textdup.key_signatures``): no string per shingle,
+each distinct shingle's hash kept per process, the same loop (``signatures_of_hashes``).
 
 Shingles: the text is lower-cased and reduced to its ``\\w+`` tokens (Unicode word
 characters; punctuation, case and spacing differences do not count). ``unit="char"``: the
@@ -139,15 +141,37 @@ def signatures(
             continue
         encoded = pc.dictionary_encode(lists.values)
         distinct = encoded.dictionary.cast(pa.large_binary()).to_pylist()  # UTF-8 bytes
-        hv = _fmix32(sha1_hash32(distinct))
         kernel(
             lists.offsets.to_numpy(),
             encoded.indices.to_numpy(),
-            hv,
+            shingle_hashes(distinct),
             a,
             b,
             out[start : start + CHUNK],
         )
+    return out
+
+
+def shingle_hashes(items: list[bytes]) -> np.ndarray:
+    """datasketch's 32-bit value of each shingle's UTF-8 bytes before the permutations
+    (sha1, first 4 bytes little-endian, ``fmix32``)."""
+    return _fmix32(sha1_hash32(items))
+
+
+def signatures_of_hashes(offsets: np.ndarray, idx: np.ndarray, hv: np.ndarray, num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """(n, num_perm) signatures of n shingle sets given by their hashes: set i is
+    hv[idx[offsets[i]:offsets[i + 1]]] (``shingle_hashes`` of its shingles). Equal to
+    ``signatures`` of the shingle lists; an empty set gets datasketch's empty value."""
+    a, b = permutations(num_perm, seed)
+    out = np.full((len(offsets) - 1, num_perm), EMPTY, dtype=np.uint32)
+    _min_kernel()(
+        np.ascontiguousarray(offsets, np.int64),
+        np.ascontiguousarray(idx, np.int32),  # the types ``signatures`` passes: one compiled kernel
+        np.ascontiguousarray(hv, np.uint32),
+        a,
+        b,
+        out,
+    )
     return out
 
 

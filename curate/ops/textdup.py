@@ -278,6 +278,59 @@ def shingle_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, n
     return _interned_codes(keys, ngram, unit)
 
 
+# Signing (stage dedup_text's first step) from the same codes: a character shingle's code
+# holds its code points, so its datasketch hash is computed once per process from the decoded
+# string and then looked up; the signatures equal ``minhash.signatures`` of the shingle lists.
+HASH_CACHE = 1 << 20  # distinct character shingles whose hash a process keeps (~12 MB)
+_HASHES = [np.zeros(0, np.uint64), np.zeros(0, np.uint32)]  # sorted codes, their hashes
+
+
+def _code_text(code: int) -> str:
+    """The shingle a ``_char_codes`` code stands for (no code point is 0: padding is)."""
+    cps = []
+    while code:
+        cps.append(code & ((1 << _CODE_BITS) - 1))
+        code >>= _CODE_BITS
+    return "".join(map(chr, reversed(cps)))
+
+
+def char_shingle_hashes(codes: np.ndarray) -> np.ndarray:
+    """``minhash.shingle_hashes`` of the shingles that sorted distinct ``_char_codes`` codes
+    stand for, kept per process (at most ``HASH_CACHE``; past that the cache starts over)."""
+    known, known_hv = _HASHES
+    pos = np.searchsorted(known, codes)
+    hit = pos < known.size
+    hit[hit] = known[pos[hit]] == codes[hit]
+    out = np.empty(codes.size, np.uint32)
+    out[hit] = known_hv[pos[hit]]
+    if hit.all():
+        return out
+    from curate.ops import minhash
+
+    miss = codes[~hit]
+    new = minhash.shingle_hashes([_code_text(c).encode("utf-8") for c in miss.tolist()])
+    out[~hit] = new
+    if known.size + miss.size > HASH_CACHE:
+        known, known_hv = known[:0], known_hv[:0]
+    at = np.searchsorted(known, miss)
+    _HASHES[:] = [np.insert(known, at, miss), np.insert(known_hv, at, new)]
+    return out
+
+
+def key_signatures(keys: list[str], ngram: int, unit: str, num_perm: int, seed: int) -> np.ndarray:
+    """``minhash.signatures`` of the keys' shingle lists (``minhash.shingles(k, ngram, unit)``),
+    one row per key; `keys` are ``lsh_keys`` output. Character shingles (n <= 3) go through
+    their codes (``_char_codes``) and the per-process hash cache, without a Python string per
+    shingle; other shingles through ``minhash.signatures``."""
+    from curate.ops import minhash
+
+    if not (unit == "char" and ngram <= 3) or not keys:
+        return minhash.signatures([minhash.shingles(k, ngram, unit) for k in keys], num_perm, seed)
+    offsets, codes = _char_codes(keys, ngram)
+    distinct, idx = np.unique(codes, return_inverse=True)
+    return minhash.signatures_of_hashes(offsets, idx, char_shingle_hashes(distinct), num_perm, seed)
+
+
 @functools.cache
 def _jaccard_kernel():
     def pair_jaccard(offsets, codes, a, b, out):
@@ -456,10 +509,12 @@ _CODES = _Recent(TEXT_CACHE)
 
 
 def clear_caches() -> None:
-    """Empty the per-process caches (``text_parts``, ``verdict``, ``key_codes``)."""
+    """Empty the per-process caches (``text_parts``, ``verdict``, ``key_codes``,
+    ``char_shingle_hashes``)."""
     text_parts.cache_clear()
     verdict.cache_clear()
     _CODES.data.clear()
+    _HASHES[:] = [_HASHES[0][:0], _HASHES[1][:0]]
 
 
 def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[bytes, ...]]:
@@ -563,14 +618,15 @@ def lsh_edges(texts: list[str | None], c, counts: dict | None = None) -> set[tup
     `c` is a ``DedupTextConfig``. For tests and measurements."""
     from curate.ops import minhash
 
-    owner, sh = [], []
+    owner, key_texts = [], []
     for i, t in enumerate(texts):
         for k in lsh_keys(t):
             owner.append(i)
-            sh.append(minhash.shingles(k, c.ngram, c.unit))
+            key_texts.append(k)
     if not owner:
         return set()
-    keys = minhash.band_keys(minhash.signatures(sh, c.num_perm, c.minhash_seed), c.bands, c.rows)
+    sig = key_signatures(key_texts, c.ngram, c.unit, c.num_perm, c.minhash_seed)
+    keys = minhash.band_keys(sig, c.bands, c.rows)
     buckets: dict[int, list[int]] = {}
     for row, i in enumerate(owner):
         for k in keys[row].tolist():

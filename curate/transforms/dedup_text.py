@@ -65,15 +65,15 @@ class SignBatchFn(PartitionedTablesFn):
     def pieces(self, table: pa.Table, num_partitions: int):
         c = self.config
         texts = table["text"].to_pylist()
-        owner, shingle_lists = [], []
+        owner, keys = [], []
         for i, t in enumerate(texts):
             for key in textdup.lsh_keys(t):
                 owner.append(i)
-                shingle_lists.append(ops.shingles(key, c.ngram, c.unit))
+                keys.append(key)
         self.no_words.inc(len(texts) - len(set(owner)))
         if not owner:
             return
-        sig = ops.signatures(shingle_lists, c.num_perm, c.minhash_seed)
+        sig = textdup.key_signatures(keys, c.ngram, c.unit, c.num_perm, c.minhash_seed)
         self.signed.inc(len(owner))
         keys = ops.band_keys(sig, c.bands, c.rows)  # (n keys, bands)
         rows = np.repeat(np.asarray(owner, dtype=np.int64), c.bands)

@@ -107,6 +107,41 @@ def test_shingle_codes_are_the_shingle_sets(unit, ngram):
     assert len({next(iter(v)) for v in by_set.values()}) == len(by_set)  # different sets, different codes
 
 
+@pytest.mark.parametrize("unit, ngram", [("char", 3), ("char", 2), ("char", 1), ("char", 4), ("word", 1)])
+def test_key_signatures_equal_the_signatures_of_the_shingle_lists(unit, ngram, monkeypatch):
+    """The signing step's path (codes, per-process hashes) against ``minhash.signatures`` of
+    ``minhash.shingles`` (itself datasketch-identical: test_minhash.py): with an empty cache,
+    a warm one, one call per few keys (hashes reused across calls) and a cache so small that
+    it starts over."""
+    keys = [k for t in CODE_TEXTS + _sample_or_generated(400) for k in textdup.lsh_keys(t)]
+    want = minhash.signatures([minhash.shingles(k, ngram, unit) for k in keys], 64, 3)
+    textdup.clear_caches()
+    np.testing.assert_array_equal(textdup.key_signatures(keys, ngram, unit, 64, 3), want)
+    np.testing.assert_array_equal(textdup.key_signatures(keys, ngram, unit, 64, 3), want)  # warm
+    monkeypatch.setattr(textdup, "HASH_CACHE", 50)
+    textdup.clear_caches()
+    got = np.concatenate([textdup.key_signatures(keys[i : i + 5], ngram, unit, 64, 3) for i in range(0, len(keys), 5)])
+    np.testing.assert_array_equal(got, want)
+    assert textdup._HASHES[0].size <= 50 or unit != "char" or ngram > 3
+    assert textdup.key_signatures([], ngram, unit, 64, 3).shape == (0, 64)
+
+
+def test_char_shingle_hashes_are_datasketch_values_of_the_decoded_shingles():
+    """A code's hash is ``shingle_hashes`` of the shingle it stands for: short keys (one
+    shingle shorter than n), spaces, and code points beyond the BMP."""
+    keys = [k for t in ["ab", "a", "x y", "東京 タワー", "🙂 emoji 𝔘"] for k in textdup.lsh_keys(t)]
+    assert "ab" in keys and "𝔘".lower() in keys[-1]
+    offsets, codes = textdup.shingle_codes(keys, 3, "char")
+    textdup.clear_caches()
+    distinct = np.unique(codes)
+    texts = sorted({s for k in keys for s in minhash.shingles(k, 3, "char")})
+    assert sorted(textdup._code_text(int(c)) for c in distinct) == texts
+    want = {t: h for t, h in zip(texts, minhash.shingle_hashes([t.encode("utf-8") for t in texts]).tolist(), strict=True)}
+    got = textdup.char_shingle_hashes(distinct).tolist()
+    assert got == [want[textdup._code_text(int(c))] for c in distinct]
+    assert textdup.char_shingle_hashes(distinct).tolist() == got  # from the cache
+
+
 def _sample_or_generated(n):
     import sys
 
