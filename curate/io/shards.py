@@ -123,9 +123,7 @@ def split_into_shards(table: pa.Table, num_shards: int):
     """A batch → (shard index, sub-table) pairs, vectorised over the batch."""
     if table.num_rows == 0:
         return
-    ids = shard_ids(table, num_shards)
-    for shard in np.unique(ids):
-        yield int(shard), table.filter(pa.array(ids == shard))
+    yield from schema.split_by_key(table, shard_ids(table, num_shards))
 
 
 def sort_table(table: pa.Table, sort_by: tuple[str, ...]) -> pa.Table:

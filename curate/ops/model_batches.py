@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate import schema
+
 # Image bytes of a model batch's rows, carried from the tar read to the model handler (which
 # drops it again); not a schema column, never written.
 IMAGE_COLUMN = "__image_bytes"
@@ -47,11 +49,7 @@ def by_shard(table: pa.Table) -> tuple[pa.Table, list[tuple[str, pa.Table]]]:
     table = table.filter(located)
     if table.num_rows == 0:
         return elsewhere, []
-    shards = table["shard"].to_numpy(zero_copy_only=False).astype(object)
-    groups = []
-    for shard in sorted(set(shards.tolist())):
-        groups.append((shard, table.filter(pa.array(shards == shard))))
-    return elsewhere, groups
+    return elsewhere, list(schema.split_by_key(table, table["shard"].to_pylist()))
 
 
 def sort_by_uid(table: pa.Table) -> pa.Table:

@@ -44,11 +44,6 @@ def uid_partitions(uids: list[str], num_partitions: int) -> np.ndarray:
     return np.fromiter((int(u[:15], 16) % num_partitions for u in uids), np.int64, len(uids))
 
 
-def _split(table: pa.Table, parts: np.ndarray):
-    for p in np.unique(parts):
-        yield int(p), table.filter(pa.array(parts == p))
-
-
 class SignBatchFn(PartitionedTablesFn):
     """Pair batch → (partition, table of band_key, uid, text) for each partition it touches
     (gathered per bundle; with `exchange`, written there and emitted as ``Segment``s). A pair
@@ -88,7 +83,7 @@ class SignBatchFn(PartitionedTablesFn):
         # `bands` band rows per pair: bands x the pair partitions keeps each about
         # rows_per_partition rows.
         parts = (flat_keys % np.uint64(num_partitions * c.bands)).astype(np.int64)
-        yield from _split(band_table, parts)
+        yield from schema.split_by_key(band_table, parts)
 
 
 class BucketEdgesFn(beam.DoFn):
@@ -171,7 +166,7 @@ class KeyPairsFn(PartitionedTablesFn):
 
     def pieces(self, table: pa.Table, num_partitions: int):
         if table.num_rows:
-            yield from _split(table, uid_partitions(table["uid"].to_pylist(), num_partitions))
+            yield from schema.split_by_key(table, uid_partitions(table["uid"].to_pylist(), num_partitions))
 
 
 class ApplyLabelsFn(beam.DoFn):

@@ -48,8 +48,7 @@ class AssignFn(beam.DoFn):
     def process(self, table, centroids):
         ids, _ = ops.assign(embeddings_of(table), centroids)
         table = schema.with_column(table, "semantic_cluster", pa.array(ids, pa.int32()))
-        for c in np.unique(ids):
-            yield int(c), table.filter(pa.array(ids == c))
+        yield from schema.split_by_key(table, ids)
 
 
 class DedupClusterFn(beam.DoFn):

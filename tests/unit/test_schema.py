@@ -65,3 +65,35 @@ def test_with_column_replaces_a_null_column_from_earlier_shards():
     assert t2["phash"].to_pylist() == [1, 2] and t2.schema.field("phash").type == pa.uint64()
     t3 = schema.with_column(pa.table({"uid": ["a"]}), "lang", ["en"])
     assert t3.column_names == ["uid", "lang"]
+
+
+def _split_by_filter(table, keys):
+    """The slow reference: one filter per distinct key, keys ascending."""
+    import numpy as np
+
+    keys = np.asarray(keys)
+    return [(k, table.filter(pa.array(keys == k))) for k in sorted(set(keys.tolist()))]
+
+
+@pytest.mark.parametrize("kind", ["ints", "strings", "one key", "empty", "one row"])
+def test_split_by_key_equals_one_filter_per_key(kind):
+    import pickle
+    import random
+
+    rng = random.Random(kind)
+    n = {"empty": 0, "one row": 1}.get(kind, 5000)
+    table = pa.table({"uid": [f"{i:032x}" for i in range(n)], "text": [f"caption {rng.random()}" * rng.randint(1, 4) for _ in range(n)]})
+    keys = {
+        "ints": [rng.randrange(840) for _ in range(n)],
+        "strings": [f"shard-{rng.randrange(12):05d}" for _ in range(n)],
+        "one key": [7] * n,
+    }.get(kind, [3] * n)
+    got = list(schema.split_by_key(table, keys))
+    want = _split_by_filter(table, keys)
+    assert [k for k, _ in got] == [k for k, _ in want]
+    assert all(type(k) in (int, str) for k, _ in got)
+    for (_, a), (_, b) in zip(got, want, strict=True):
+        assert a.equals(b)
+    if kind == "ints":  # sub-tables are compact: pickled, each carries its own rows only
+        total = sum(len(pickle.dumps(t)) for _, t in got)
+        assert total < 2 * len(pickle.dumps(table))
