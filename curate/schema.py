@@ -246,9 +246,6 @@ def split_by_key(table: pa.Table, keys) -> Iterable[tuple]:
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     bounds = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    if bounds.size == 0:
-        yield ordered[0].item() if isinstance(ordered[0], np.generic) else ordered[0], table
-        return
     starts = np.concatenate(([0], bounds)).tolist()
     ends = np.concatenate((bounds, [keys.size])).tolist()
     for key, a, e in zip(ordered[starts].tolist(), starts, ends, strict=True):
