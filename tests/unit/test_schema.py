@@ -97,3 +97,13 @@ def test_split_by_key_equals_one_filter_per_key(kind):
     if kind == "ints":  # sub-tables are compact: pickled, each carries its own rows only
         total = sum(len(pickle.dumps(t)) for _, t in got)
         assert total < 2 * len(pickle.dumps(table))
+
+
+def test_split_by_key_compacts_a_sliced_batch_with_one_key():
+    import pickle
+
+    big = pa.table({"uid": [f"{i:032x}" for i in range(20000)]})
+    part = big.slice(100, 10)
+    ((key, table),) = schema.split_by_key(part, [4] * 10)
+    assert key == 4 and table.equals(part)
+    assert len(pickle.dumps(table)) < len(pickle.dumps(big)) / 20
