@@ -7,7 +7,8 @@ run: wall time, pairs/s and the peak resident memory of every process, by role (
 
 The goal it checks: on Flink, peak RSS per process grows by at most 1.5x from the smallest to
 the largest size, while the local runner's driver keeps every PCollection in memory. A run
-whose processes together pass --memory-cap-gb is stopped and recorded as not finished.
+whose processes together pass --memory-cap-gb, or that runs past --time-limit-s, is stopped
+(with every process it started) and recorded as not finished, with its memory so far.
 
     .venv/bin/python benchmarks/bench_scale.py --pairs 250000 1000000 3000000 \
         [--runners local cluster] [--output benchmarks/results/scale_<date>.json]
@@ -82,15 +83,26 @@ def _role(pid: int, driver: int, cmd: str, cluster_pids: dict[int, str]) -> str 
 
 class MemorySampler(threading.Thread):
     """Peak RSS per process (by role) of a run's processes, sampled every `interval` s; stops
-    the run when their sum passes `cap` bytes."""
+    the run (its process and every descendant) when their sum passes `cap` bytes or the run
+    passes `time_limit` seconds."""
 
-    def __init__(self, proc: subprocess.Popen, cluster_pids: dict[int, str], cap: int, interval=0.5):
+    def __init__(self, proc: subprocess.Popen, cluster_pids: dict[int, str], cap: int, interval=0.5,
+                 time_limit: float | None = None):
         super().__init__(daemon=True)
         self.proc, self.cluster_pids, self.cap, self.interval = proc, cluster_pids, cap, interval
+        self.deadline = time.monotonic() + time_limit if time_limit else None
         self.peaks: dict[int, tuple[str, int]] = {}
         self.peak_total = 0
         self.capped = False
+        self.timed_out = False
         self.done = threading.Event()
+
+    def _stop_run(self, table) -> None:
+        for pid in sorted(_descendants(table, self.proc.pid), reverse=True):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
 
     def run(self):
         while not self.done.is_set() and self.proc.poll() is None:
@@ -111,7 +123,11 @@ class MemorySampler(threading.Thread):
             self.peak_total = max(self.peak_total, total)
             if total > self.cap:
                 self.capped = True
-                self.proc.kill()
+                self._stop_run(table)
+                return
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.timed_out = True
+                self._stop_run(table)
                 return
             time.sleep(self.interval)
 
@@ -134,7 +150,8 @@ def cluster_pids() -> dict[int, str]:
     return out
 
 
-def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float, flink_args: list[str]) -> dict:
+def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float, flink_args: list[str],
+             time_limit: float | None = None) -> dict:
     config = out.parent / f"{out.name}.yaml"
     config.write_text(json.dumps({
         "input": str(pool / "*.parquet"), "output": str(out), "queries": str(queries),
@@ -150,7 +167,7 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
     t = time.perf_counter()
     proc = subprocess.Popen([str(CURATE), "run", "--config", str(config), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = MemorySampler(proc, pids, int(cap_gb * 2**30))
+    sampler = MemorySampler(proc, pids, int(cap_gb * 2**30), time_limit=time_limit)
     sampler.start()
     log, _ = proc.communicate()
     wall = time.perf_counter() - t
@@ -163,6 +180,8 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
               "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20)}
     if sampler.capped:
         result["note"] = f"stopped: its processes together passed {cap_gb} GiB"
+    elif sampler.timed_out:
+        result["note"] = f"stopped: not finished within --time-limit-s {time_limit:.0f}"
     elif proc.returncode != 0:
         result["note"] = f"exit {proc.returncode}: {log[-2000:]}"
     else:
@@ -177,6 +196,8 @@ def main():
     ap.add_argument("--runners", nargs="+", default=["local", "cluster"], choices=["local", "cluster"])
     ap.add_argument("--workers", type=int, default=2, help="local worker processes (the cluster runs at parallelism 2)")
     ap.add_argument("--memory-cap-gb", type=float, default=20.0)
+    ap.add_argument("--time-limit-s", type=float, default=None,
+                    help="stop a run (recorded as not finished, with its memory so far) after this many seconds")
     ap.add_argument("--flink-arg", action="append", default=[], metavar="FLAG",
                     help="one more pipeline flag for the cluster runs (repeatable), e.g. --flink-arg=--execution_mode_for_batch=BATCH_FORCED")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / f"scale_{datetime.date.today()}.json"))
@@ -198,7 +219,7 @@ def main():
                 pool.mkdir()
                 write_pairs(text_data.texts(n), pool)
                 for runner in a.runners:
-                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb, a.flink_arg)
+                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb, a.flink_arg, a.time_limit_s)
                     r.update(pairs=n, pairs_per_s=round(n / r["wall_s"]) if r["finished"] else None)
                     results.append(r)
                     mem = ", ".join(f"{k} {v['peak_rss_mb_max']} MB" for k, v in r["memory_by_role"].items())
