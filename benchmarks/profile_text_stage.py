@@ -63,7 +63,9 @@ def main(argv=None) -> int:
             stages={"filter": cfg.FilterConfig(), "dedup_text": cfg.DedupTextConfig(), "balance": cfg.BalanceConfig()},
         )
         t = time.perf_counter()
-        minhash.signatures([["warm"]], cfg.DedupTextConfig().num_perm, cfg.DedupTextConfig().minhash_seed)
+        c = cfg.DedupTextConfig()
+        minhash.signatures([["warm"]], c.num_perm, c.minhash_seed)
+        textdup.key_signatures(["warm"], c.ngram, c.unit, c.num_perm, c.minhash_seed)
         numba_first_call = time.perf_counter() - t  # numba import + compile or cache load
         t = time.perf_counter()
         prof.enable()
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     spacing = cum(tf.spacing_array)
     verdict_fn = textdup.verdict.__wrapped__  # the function under lru_cache: its misses
     sign = cum(dedup_text.SignBatchFn.pieces)
+    shingling = cum_from(textdup._char_codes, textdup.key_signatures)  # shingle codes of the LSH keys
     parts = {
         "filter: language id (py3langid)": cum(tf.LanguageId.classify),
         "filter: MetaCLIP spacing (Arrow)": spacing,
@@ -93,13 +96,12 @@ def main(argv=None) -> int:
         - cum(tf.LanguageId.classify, tf.Matcher.match_array, tf.word_counts, tf.text_rule_reasons),
         "filter: automaton build, language model load (per worker)": cum(tf.Matcher.__init__, tf.LanguageId.__init__),
         "dedup_text: LSH keys (content words)": cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces),
-        "dedup_text: shingling": cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces),
-        "dedup_text: MinHash signatures (hashing)": cum(minhash.signatures),
+        "dedup_text: shingling": shingling,
+        "dedup_text: MinHash signatures (hashing)": cum(textdup.key_signatures) - shingling,
         "dedup_text: LSH band keys": cum(minhash.band_keys),
         "dedup_text: band tables, partitions": sign
         - cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces)
-        - cum_from(minhash.shingles, dedup_text.SignBatchFn.pieces)
-        - cum(minhash.signatures, minhash.band_keys),
+        - cum(textdup.key_signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (all_bucket_candidates, compiled)": cum(textdup.all_bucket_candidates),
         "dedup_text: verification, tokenizing, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
         "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
