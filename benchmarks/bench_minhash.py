@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -78,6 +79,31 @@ def numpy_gather(shingle_lists, num_perm, seed, chunk=1024):
     return out
 
 
+def race(methods: dict, repeats: int, n: int, before_repeat=None) -> tuple[dict, dict]:
+    """Each method once per repeat, in turn: (items/s per method and repeat, last outputs)."""
+    rates: dict[str, list[float]] = {m: [] for m in methods}
+    outputs = {}
+    for _ in range(repeats):
+        if before_repeat is not None:
+            before_repeat()
+        for name, fn in methods.items():
+            t = time.perf_counter()
+            outputs[name] = fn()
+            rates[name].append(n / (time.perf_counter() - t))
+    return rates, outputs
+
+
+def summarise(rates: dict, outputs: dict, ours: str) -> tuple[dict, dict]:
+    """(median signatures/s per method, the JSON of the race: medians, each repeat, and whether
+    every method's signatures equal `ours`')."""
+    m = {k: statistics.median(v) for k, v in rates.items()}
+    return m, {
+        "sigs_per_s_median": {k: round(v) for k, v in m.items()},
+        "sigs_per_s_each_repeat": {k: [round(x) for x in v] for k, v in rates.items()},
+        "identical_to_datasketch": all(bool((outputs[ours] == s).all()) for s in outputs.values()),
+    }
+
+
 METHODS = {
     "curate": lambda sh, c: ops.signatures(sh, c.num_perm, c.minhash_seed),
     "datasketch_bulk": lambda sh, c: datasketch_bulk(sh, c.num_perm, c.minhash_seed),
@@ -107,26 +133,17 @@ def main(argv=None) -> int:
         "first_call_s": round(first_call_s, 3),
         "shingles": {},
     }
-    med = statistics.median
     for unit, ngram in ((c.unit, c.ngram), ("word", 1)):
         sh = [ops.shingles(t, ngram, unit) for t in texts]
-        rates: dict[str, list[float]] = {m: [] for m in METHODS}
-        sigs = {}
-        for _ in range(a.repeats):
-            for name, fn in METHODS.items():
-                t = time.perf_counter()
-                sigs[name] = fn(sh, c)
-                rates[name].append(len(sh) / (time.perf_counter() - t))
-        identical = all(bool((sigs["curate"] == s).all()) for s in sigs.values())
-        m = {k: med(v) for k, v in rates.items()}
+        rates, sigs = race({name: functools.partial(fn, sh, c) for name, fn in METHODS.items()}, a.repeats, len(sh))
+        m, summary = summarise(rates, sigs, "curate")
+        identical = summary["identical_to_datasketch"]
         result["shingles"][f"{unit}_{ngram}"] = {
             "shingles_per_text": round(sum(map(len, sh)) / len(sh), 1),
-            "sigs_per_s_median": {k: round(v) for k, v in m.items()},
-            "sigs_per_s_each_repeat": {k: [round(x) for x in v] for k, v in rates.items()},
+            **summary,
             "ratio_vs_bulk": round(m["curate"] / m["datasketch_bulk"], 2),
             "ratio_vs_update_loop": round(m["curate"] / m["datasketch_update_loop"], 2),
             "ratio_before_vs_bulk": round(m["numpy_gather_before"] / m["datasketch_bulk"], 2),
-            "identical_to_datasketch": identical,
         }
         print(
             f"{unit} {ngram}-grams ({sum(map(len, sh)) / len(sh):.1f} shingles/text), num_perm={c.num_perm}: "
@@ -146,23 +163,16 @@ def main(argv=None) -> int:
         "datasketch_bulk": lambda: datasketch_bulk([ops.shingles(k, c.ngram, c.unit) for k in keys], c.num_perm, c.minhash_seed),
     }
     textdup.key_signatures(keys[:10], c.ngram, c.unit, c.num_perm, c.minhash_seed)  # numba: compile or load
-    rates, key_sigs = {m: [] for m in from_keys}, {}
-    for _ in range(a.repeats):
-        textdup.clear_caches()  # each repeat hashes its shingles anew, as a fresh worker would
-        for name, fn in from_keys.items():
-            t = time.perf_counter()
-            key_sigs[name] = fn()
-            rates[name].append(len(keys) / (time.perf_counter() - t))
-    identical = all(bool((key_sigs["curate_codes"] == key_sigs[n]).all()) for n in from_keys)
-    m = {k: med(v) for k, v in rates.items()}
+    # each repeat hashes its shingles anew, as a fresh worker would
+    rates, key_sigs = race(from_keys, a.repeats, len(keys), before_repeat=textdup.clear_caches)
+    m, summary = summarise(rates, key_sigs, "curate_codes")
+    identical = summary["identical_to_datasketch"]
     result["from_keys"] = {
         "keys": len(keys),
         "shingles": f"{c.unit}_{c.ngram}",
-        "sigs_per_s_median": {k: round(v) for k, v in m.items()},
-        "sigs_per_s_each_repeat": {k: [round(x) for x in v] for k, v in rates.items()},
+        **summary,
         "ratio_vs_bulk": round(m["curate_codes"] / m["datasketch_bulk"], 2),
         "ratio_vs_shingle_strings": round(m["curate_codes"] / m["curate_shingle_strings"], 2),
-        "identical_to_datasketch": identical,
     }
     print(
         f"from the {len(keys):,} LSH keys, shingling included: curate codes {m['curate_codes']:,.0f}/s, "
