@@ -7,7 +7,8 @@ Output folder layout (same for ``curate run`` and every single-stage command)::
     <output>/stats.json                            per-stage funnel: in, kept, removed by reason
     <output>/config.yaml                           the resolved config of the run
     <output>/.exchange/                            while a run works: data too large for the
-                                                   runner's shuffle (dedup_text's band rows)
+                                                   runner's shuffle (dedup_text's band rows,
+                                                   the rows on their way to their shard)
 
 stats.json is written after every shard, so its presence means the run finished. Before a
 run starts, ``preflight`` turns what would fail later into one clear error: an output folder
@@ -61,7 +62,8 @@ def _dedup_text(c, run):
 
 
 def exchange_folder(output: str) -> str:
-    """Where stages put data too large for the runner's shuffle (dedup_text's band rows):
+    """Where stages put data too large for the runner's shuffle (dedup_text's band rows, the
+    rows on their way to the kept and removed shards):
     files in the run's output folder, which every worker reaches; removed when a run ends
     (and before it starts: what a killed attempt left)."""
     return shards.join(output, ".exchange")
@@ -226,14 +228,16 @@ def build(
         removed.append(out.removed)
         batches = out.kept
     all_removed = tuple(removed) | "AllRemoved" >> beam.Flatten()
+    exchange = exchange_folder(config.output)
     kept_paths = batches | "WriteKept" >> shards.WriteShards(
-        shards.join(config.output, "kept", "part"), schema.PAIR_SCHEMA, config.rows_per_shard
+        shards.join(config.output, "kept", "part"), schema.PAIR_SCHEMA, config.rows_per_shard, exchange=exchange
     )
     removed_paths = all_removed | "WriteRemoved" >> shards.WriteShards(
         shards.join(config.output, "removed", "part"),
         schema.REMOVED_SCHEMA,
         config.rows_per_shard,
         sort_by=("stage", "uid", "source", "source_row", "reason"),
+        exchange=exchange,
     )
     broken = all_removed | "BrokenFiles" >> beam.FlatMap(_broken_files)
     stats_path = (

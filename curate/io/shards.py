@@ -24,6 +24,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from curate import schema
+from curate.transforms.base import PartitionedTablesFn, read_pieces
 
 DEFAULT_ROWS_PER_SHARD = 100_000
 
@@ -144,14 +145,25 @@ def num_shards(total_rows: int, rows_per_shard: int) -> int:
     return max(1, math.ceil(total_rows / rows_per_shard))
 
 
-def _key_by_shard(table, num_shards):
-    yield from split_into_shards(table, num_shards)
+class KeyByShardFn(PartitionedTablesFn):
+    """Batches → (shard, its rows) pieces, gathered per bundle (``PartitionedTablesFn``); with
+    `exchange`, written to files there and emitted as ``Segment``s. A shard's rows reach its
+    writer as many small elements: Beam's Flink batch translation emits all values of a key
+    as one record, and a whole shard (~50 MB at 100K pairs) in one record ran a TaskManager
+    out of heap at 3M pairs (benchmarks/results/flink_3m_2026-12-01.txt)."""
+
+    def __init__(self, exchange: str | None = None):
+        self.exchange = exchange
+
+    def pieces(self, table: pa.Table, num_shards: int):
+        yield from split_into_shards(table, num_shards)
 
 
 def write_shard(item, prefix: str, sort_by, table_schema, fill, num_shards, row_group_rows):
-    """One (shard id, tables) group -> one sorted Parquet file named NNNNN-of-NNNNN; its path."""
-    shard, tables = item
-    table = schema.conform(schema.concat(tables), table_schema, fill=fill)
+    """One (shard id, tables or Segments) group -> one sorted Parquet file named
+    NNNNN-of-NNNNN; its path."""
+    shard, pieces = item
+    table = schema.conform(schema.concat(read_pieces(pieces)), table_schema, fill=fill)
     table = sort_table(table, sort_by)
     path = f"{prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
     write_bytes(path, table_to_parquet_bytes(table, row_group_rows))
@@ -175,6 +187,9 @@ class WriteShards(beam.PTransform):
 
     ``table_schema`` fixes column order and types; with ``fill=True`` every shard carries
     every column of it (nulls where a batch lacked one), so all shards share one schema.
+    `exchange`: a folder every worker can read and write (``curate run`` gives its
+    ``<output>/.exchange``); the rows go to their shard's writer through files there and only
+    their locations through the runner (``KeyByShardFn``). None: through the runner.
     """
 
     def __init__(
@@ -185,6 +200,7 @@ class WriteShards(beam.PTransform):
         sort_by: tuple[str, ...] = ("uid",),
         fill: bool = True,
         row_group_rows: int = 16384,
+        exchange: str | None = None,
     ):
         super().__init__()
         if rows_per_shard < 1:
@@ -195,6 +211,7 @@ class WriteShards(beam.PTransform):
         self.sort_by = tuple(sort_by)
         self.fill = fill
         self.row_group_rows = row_group_rows
+        self.exchange = exchange
 
     def expand(self, batches):
         from curate.transforms.base import CountRows
@@ -207,7 +224,7 @@ class WriteShards(beam.PTransform):
         )
         written = (
             batches
-            | "KeyByShard" >> beam.FlatMap(_key_by_shard, ns)
+            | "KeyByShard" >> beam.ParDo(KeyByShardFn(self.exchange), ns)
             | "GroupShards" >> beam.GroupByKey()
             | "Write"
             >> beam.Map(
