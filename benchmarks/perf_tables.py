@@ -147,6 +147,13 @@ def minhash_match(results: Path):
             else:
                 rows.append([f"{name} ({per_text})", f"{n0(med['curate'])}/s",
                              f"`MinHash.bulk` {n0(med['datasketch_bulk'])}/s", f"{ratio:.1f}x"])
+    if data is not None and "from_keys" in data:
+        k = data["from_keys"]
+        med = k["sigs_per_s_median"]
+        rows.append([f"MinHash from the LSH keys, shingling included (dedup_text's signing: shingle codes, hashes kept per process; {n0(k['keys'])} keys)",
+                     f"{n0(med['curate_codes'])} keys/s",
+                     f"shingle strings + `MinHash.bulk` {n0(med['datasketch_bulk'])}/s; shingle strings + curate's kernel (before) {n0(med['curate_shingle_strings'])}/s",
+                     f"{k['ratio_vs_bulk']:.1f}x; {k['ratio_vs_shingle_strings']:.1f}x the path before"])
     m = newest_or_placeholder(results, "match_20??-*.json", "matching", len(header), rows, used, missing)
     padded = newest(results, "match_*_entries_20??-*.json")
     if m is not None:
@@ -266,7 +273,7 @@ def runners(results: Path):
         if r.get("finished"):
             out.append([n0(r["pairs"]), _runner_name(r), f"{r['wall_s']:.0f} s", n0(r["pairs_per_s"]), mem])
         else:
-            note = " ".join(str(r.get("note", "")).split())
+            note = " ".join(str(r.get("cause_added_after_the_run") or r.get("note", "")).split())
             note = note if len(note) <= 200 else note[:200] + "..."
             out.append([n0(r["pairs"]), _runner_name(r), f"did not finish ({r['wall_s']:.0f} s)", "",
                         "; ".join(x for x in (mem, note) if x)])
