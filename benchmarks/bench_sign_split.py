@@ -28,6 +28,7 @@ import text_data  # noqa: E402
 
 from curate import schema  # noqa: E402
 from curate.config import DedupTextConfig  # noqa: E402
+from curate.io import shards  # noqa: E402
 from curate.transforms import dedup_text  # noqa: E402
 
 SORTED = schema.split_by_key
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     list(fn.pieces(table, 1))  # numba kernels: compile or load their cache
     rows = []
     for pool in a.pairs:
-        parts = dedup_text._num_partitions(pool, c.rows_per_partition)
+        parts = shards.num_shards(pool, c.rows_per_partition)
         times: dict[str, list[float]] = {"sorted": [], "filter_per_partition": []}
         pieces = {}
         for _ in range(a.repeats):

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         - cum(textdup.all_bucket_candidates, textdup.key_codes, verdict_fn),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
-        "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, dedup_text.KeyPairsFn.pieces),
+        "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, shards.KeyByShardFn.pieces),
         "balance: counts, sample, choice": cum(balance.CountEntriesFn.add_input, balance.SampleEntriesFn.add_input, balance.BalanceFn.process),
         "Parquet read/write": cum(shards.read_shard, shards.write_shard),
     }

@@ -19,8 +19,6 @@ Steps (all inside the pipeline, nothing global on one worker but counts):
 
 from __future__ import annotations
 
-import math
-
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
@@ -28,20 +26,13 @@ from apache_beam.metrics import Metrics
 
 from curate import schema
 from curate.config import DedupTextConfig
+from curate.io import shards
 from curate.ops import minhash as ops
 from curate.ops import textdup
 from curate.transforms.base import CountRows, PartitionedTablesFn, StageOutput, read_pieces
 
 STAGE = "dedup_text"
 REASON = "text_cluster_cap"
-
-
-def _num_partitions(total: int, rows_per_partition: int) -> int:
-    return max(1, math.ceil(total / rows_per_partition))
-
-
-def uid_partitions(uids: list[str], num_partitions: int) -> np.ndarray:
-    return np.fromiter((int(u[:15], 16) % num_partitions for u in uids), np.int64, len(uids))
 
 
 class SignBatchFn(PartitionedTablesFn):
@@ -157,16 +148,8 @@ class CapClusterFn(beam.DoFn):
 
 
 def _key_labels(label, num_partitions: int):
-    node, info = label
+    node, info = label  # the partition shards.shard_ids gives the pair with uid `node`
     yield int(node[:15], 16) % num_partitions, (node, info)
-
-
-class KeyPairsFn(PartitionedTablesFn):
-    """Pair batch → (uid partition, pairs), gathered per bundle."""
-
-    def pieces(self, table: pa.Table, num_partitions: int):
-        if table.num_rows:
-            yield from schema.split_by_key(table, uid_partitions(table["uid"].to_pylist(), num_partitions))
 
 
 class ApplyLabelsFn(beam.DoFn):
@@ -230,7 +213,7 @@ class DedupByMinHash(beam.PTransform):
         c = self.config
         total = batches | "CountRows" >> CountRows()
         parts = beam.pvalue.AsSingleton(
-            total | "Partitions" >> beam.Map(_num_partitions, c.rows_per_partition)
+            total | "Partitions" >> beam.Map(shards.num_shards, c.rows_per_partition)
         )
         edges = (
             batches
@@ -247,7 +230,7 @@ class DedupByMinHash(beam.PTransform):
         )
         joined = (
             {
-                "pairs": batches | "KeyPairs" >> beam.ParDo(KeyPairsFn(), parts),
+                "pairs": batches | "KeyPairs" >> beam.ParDo(shards.KeyByShardFn(), parts),
                 "labels": labels | "KeyLabels" >> beam.FlatMap(_key_labels, parts),
             }
             | "Join" >> beam.CoGroupByKey()
