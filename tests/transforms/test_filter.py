@@ -46,6 +46,39 @@ def test_filter_reasons_and_matches(tmp_path, queries, beam_args):
     assert set(removed["stage"].to_pylist()) == {"filter"}
 
 
+def test_filter_with_fasttext_language_model(tmp_path, queries, beam_args):
+    """filter.language_model lid176: the same reasons on the same captions (the German one
+    removed as lang=de), kept rows carry fastText's language and score."""
+    kept, removed, stats = run_stages(
+        tmp_path, pairs(TEXTS), {"filter": FilterConfig(language_model="lid176")}, beam_args, queries
+    )
+    (s,) = stats["stages"]
+    assert s["removed_by_reason"] == {"too_few_words": 1, "too_short": 1, "language": 1, "no_match": 1}
+    reasons = {r["text"]: (r["reason"], r["detail"]) for r in removed.to_pylist()}
+    assert reasons[TEXTS[3]][0] == "language" and reasons[TEXTS[3]][1].startswith("lang=de ")
+    by_text = {r["text"]: r for r in kept.to_pylist()}
+    assert sorted(by_text) == sorted([TEXTS[0], TEXTS[5], TEXTS[6]])
+    assert {r["lang"] for r in by_text.values()} == {"en"}
+    assert all(0.5 <= r["lang_score"] <= 1.0 for r in by_text.values())
+
+
+def test_fasttext_language_id_labels_and_blanks():
+    from curate.ops import text_filter as ops
+
+    texts = ["ein roter Hund läuft durch den Park", "une robe noire pour femme", None, "  ",
+             "black ankle boots for women - free shipping", "line one\nline two of an English caption"]
+    langs, scores = ops.language_identifier("lid176").classify(texts)
+    assert langs[:2] == ["de", "fr"] and langs[4:] == ["en", "en"]
+    assert langs[2] is None and langs[3] is None
+    assert scores[2] != scores[2] and scores[3] != scores[3]  # NaN: nothing to classify
+    assert all(0.5 < scores[i] <= 1.0 for i in (0, 1, 4, 5))
+
+
+def test_unknown_language_model_is_refused():
+    with pytest.raises(ValueError, match="filter.language_model must be py3langid or lid176, got 'cld3'"):
+        FilterConfig(language_model="cld3")
+
+
 def test_filter_without_language_or_matching(tmp_path, beam_args):
     config = FilterConfig(languages=(), match=False, min_words=1, min_chars=1)
     kept, removed, _ = run_stages(tmp_path, pairs(TEXTS), {"filter": config}, beam_args)
