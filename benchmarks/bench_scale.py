@@ -3,7 +3,11 @@ generated pairs at several sizes, on (a) the local runner (Beam's FnApiRunner, m
 and (b) the standalone Flink cluster of scripts/flink_cluster.sh (JobManager, two
 TaskManagers that start the Python SDK harnesses as their children) at parallelism 2. Per
 run: wall time, pairs/s and the peak resident memory of every process, by role (driver = the
-`curate run` process; local workers; job server; JobManager; TaskManagers; SDK harnesses).
+`curate run` process; local workers; job server; JobManager; TaskManagers; SDK harnesses),
+with a timeline of each role's largest RSS every 15 s; on the cluster also the TaskManagers'
+JVM memory as Flink reports it (heap used and its maximum, managed memory used, direct
+buffers: a JVM's RSS rises to its configured sizes as pages are touched, so these say what was
+in use) and every job vertex's duration.
 
 The goal it checks: on Flink, peak RSS per process grows by at most 1.5x from the smallest to
 the largest size, while the local runner's driver keeps every PCollection in memory. A run
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -87,10 +92,14 @@ class MemorySampler(threading.Thread):
     passes `time_limit` seconds."""
 
     def __init__(self, proc: subprocess.Popen, cluster_pids: dict[int, str], cap: int, interval=0.5,
-                 time_limit: float | None = None):
+                 time_limit: float | None = None, rest: str | None = None, every: float = 15.0):
         super().__init__(daemon=True)
         self.proc, self.cluster_pids, self.cap, self.interval = proc, cluster_pids, cap, interval
-        self.deadline = time.monotonic() + time_limit if time_limit else None
+        self.started = time.monotonic()
+        self.deadline = self.started + time_limit if time_limit else None
+        self.rest, self.every, self.next_slow = rest, every, self.started
+        self.timeline: list[dict] = []  # every `every` s: each role's largest RSS (MB)
+        self.jvm: dict[str, dict[str, int]] = {}  # TaskManager id -> metric -> largest value (MB)
         self.peaks: dict[int, tuple[str, int]] = {}
         self.peak_total = 0
         self.capped = False
@@ -112,15 +121,23 @@ class MemorySampler(threading.Thread):
             for root in [p for p, r in self.cluster_pids.items() if r in ("taskmanager", "worker pool")]:
                 pids |= _descendants(table, root)
             total = 0
+            now_by_role: dict[str, int] = {}
             for pid in pids:
                 if pid not in table:
                     continue
                 _, rss, cmd = table[pid]
                 role = _role(pid, self.proc.pid, cmd, self.cluster_pids)
                 total += rss
+                now_by_role[role] = max(now_by_role.get(role, 0), rss)
                 if rss > self.peaks.get(pid, ("", 0))[1]:
                     self.peaks[pid] = (role, rss)
             self.peak_total = max(self.peak_total, total)
+            if time.monotonic() >= self.next_slow:
+                self.next_slow += self.every
+                self.timeline.append({"s": round(time.monotonic() - self.started),
+                                      **{r: round(v / 2**20) for r, v in sorted(now_by_role.items())}})
+                if self.rest:
+                    self._sample_jvm()
             if total > self.cap:
                 self.capped = True
                 self._stop_run(table)
@@ -131,12 +148,49 @@ class MemorySampler(threading.Thread):
                 return
             time.sleep(self.interval)
 
+    def _sample_jvm(self) -> None:
+        try:
+            for tm in _rest_json(self.rest, "/taskmanagers")["taskmanagers"]:
+                got = _rest_json(self.rest, f"/taskmanagers/{tm['id']}/metrics?get={','.join(JVM_METRICS)}")
+                mine = self.jvm.setdefault(tm["id"], {})
+                for m in got:
+                    name = JVM_METRICS[m["id"]]
+                    mine[name] = max(mine.get(name, 0), round(float(m["value"]) / 2**20))
+        except (OSError, ValueError, KeyError):
+            pass  # the REST endpoint is busy or gone: the next sample tries again
+
     def by_role(self) -> dict[str, dict]:
         roles: dict[str, list[int]] = {}
         for role, rss in self.peaks.values():
             roles.setdefault(role, []).append(rss)
         return {r: {"processes": len(v), "peak_rss_mb_max": round(max(v) / 2**20), "peak_rss_mb_sum": round(sum(v) / 2**20)}
                 for r, v in sorted(roles.items())}
+
+
+# Flink's TaskManager metrics (bytes) -> the names the results use (MB, the largest sample)
+JVM_METRICS = {
+    "Status.JVM.Memory.Heap.Used": "heap_used_mb_max",
+    "Status.JVM.Memory.Heap.Max": "heap_max_mb",
+    "Status.JVM.Memory.NonHeap.Used": "non_heap_used_mb_max",
+    "Status.JVM.Memory.Direct.MemoryUsed": "direct_used_mb_max",
+    "Status.Flink.Memory.Managed.Used": "managed_used_mb_max",
+    "Status.Flink.Memory.Managed.Total": "managed_total_mb",
+}
+
+
+def _rest_json(base: str, path: str):
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        return json.load(r)
+
+
+def flink_vertices(base: str) -> list[dict]:
+    """Each job vertex of the newest job on the cluster: name, seconds, state."""
+    jobs = sorted(_rest_json(base, "/jobs/overview")["jobs"], key=lambda j: j["start-time"])
+    if not jobs:
+        return []
+    job = _rest_json(base, f"/jobs/{jobs[-1]['jid']}")
+    return [{"name": v["name"][:160], "s": round(max(v.get("duration", 0), 0) / 1000), "state": v["status"]}
+            for v in job["vertices"]]
 
 
 def cluster_pids() -> dict[int, str]:
@@ -157,6 +211,7 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
         "input": str(pool / "*.parquet"), "output": str(out), "queries": str(queries),
         "stages": {"ingest": {}, "filter": {}, "dedup_text": {}, "balance": {}},
     }))
+    rest = None
     if runner == "local":
         args = ["--runner=local", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
         pids = {}
@@ -164,10 +219,12 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
         args = subprocess.run(["bash", str(CLUSTER), "args"], check=True, capture_output=True, text=True).stdout.split()
         args += flink_args
         pids = cluster_pids()
+        master = next(x.split("=", 1)[1] for x in args if x.startswith("--flink_master="))
+        rest = f"http://{master}"
     t = time.perf_counter()
     proc = subprocess.Popen([str(CURATE), "run", "--config", str(config), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = MemorySampler(proc, pids, int(cap_gb * 2**30), time_limit=time_limit)
+    sampler = MemorySampler(proc, pids, int(cap_gb * 2**30), time_limit=time_limit, rest=rest)
     sampler.start()
     log, _ = proc.communicate()
     wall = time.perf_counter() - t
@@ -177,7 +234,14 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
         (int(x.split("=", 1)[1]) for x in args if x.startswith("--parallelism=")), None)
     result = {"runner": runner, "parallelism": parallelism, "wall_s": round(wall, 1), "finished": proc.returncode == 0,
               "load_average_1m_after": round(os.getloadavg()[0], 1),
-              "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20)}
+              "memory_by_role": sampler.by_role(), "peak_rss_total_mb": round(sampler.peak_total / 2**20),
+              "rss_timeline_mb": sampler.timeline}
+    if rest:
+        result["taskmanager_jvm"] = sampler.jvm
+        try:
+            result["flink_vertices"] = flink_vertices(rest)
+        except (OSError, ValueError, KeyError) as e:
+            result["flink_vertices"] = f"not read: {e}"
     if sampler.capped:
         result["note"] = f"stopped: its processes together passed {cap_gb} GiB"
     elif sampler.timed_out:
