@@ -55,7 +55,7 @@ def write_pairs(texts, folder: Path):
 
 
 def bare_rate(texts, entries) -> float:
-    lid, matcher = tf.LanguageId(), tf.Matcher(entries)
+    lid, matcher = tf.language_identifier(cfg.FilterConfig().language_model), tf.Matcher(entries)
     c = cfg.DedupTextConfig()
     minhash.signatures([["warm"]], c.num_perm, c.minhash_seed)
     t = time.perf_counter()
