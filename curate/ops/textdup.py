@@ -42,6 +42,9 @@ _TOKEN = re.compile(r"\w+")
 # A separator between a caption and an appended site/shop/category segment: a pipe or a
 # bullet anywhere, a dash, colon-pair or tilde with spaces around it ("T-shirt" is one token).
 _SEPARATOR = re.compile(r"\s*[|•·»]\s*|\s+[-–—~]+\s+|\s*::\s*|\s+/\s+")
+# Every alternative of _SEPARATOR needs one of these characters: a text without any is one
+# segment, and this search costs a fraction of the split (whose \s* tries every position).
+_SEPARATOR_CHAR = re.compile(r"[|•·»\-–—~:/]")
 MIN_TYPO_CHARS = 4
 
 # Function words: dropping or adding one does not change what a caption shows. Negations
@@ -65,6 +68,9 @@ def segments(text: str | None) -> list[list[str]]:
     """Token lists of the text's separator-delimited segments (empty segments dropped)."""
     if not text:
         return []
+    if _SEPARATOR_CHAR.search(text) is None:
+        toks = tokens(text)
+        return [toks] if toks else []
     return [t for t in (tokens(s) for s in _SEPARATOR.split(text)) if t]
 
 

@@ -66,6 +66,37 @@ def test_lsh_keys_share_the_main_segment():
     assert textdup.lsh_keys("?!") == []
 
 
+def _segments_by_split(text):
+    """The reference: every text through the separator split."""
+    if not text:
+        return []
+    return [t for t in (textdup.tokens(s) for s in textdup._SEPARATOR.split(text)) if t]
+
+
+def test_segments_without_separator_characters_equal_the_split():
+    """``segments`` skips the split when no separator character occurs: the same segments as
+    splitting every text, on the labelled captions and on texts built from separator
+    characters, spaces around them or not, words and apostrophes."""
+    import csv
+
+    with open(PAIRS, encoding="utf-8") as f:
+        captions = [t for row in csv.DictReader(f, delimiter="\t") for t in (row["a"], row["b"])]
+    rng = random.Random(9)
+    words = ["red", "fox", "T-shirt", "men's", "ΟΔΟΣ", "a/b", "42", "'", "’", ""]
+    spaces = ["", " ", "  ", "\t", "\n"]
+    built = []
+    for sep in "|•·»-–—~:/":  # each separator character alone in its texts
+        for _ in range(300):
+            parts = [rng.choice(words) for _ in range(rng.randint(1, 4))]
+            built.append("".join(p + rng.choice(spaces) + sep * rng.randint(0, 2) + rng.choice(spaces) for p in parts))
+    built += ["".join(rng.choice(words + spaces) for _ in range(rng.randint(0, 6))) for _ in range(300)]
+    texts = captions + built + [None, "", " ", "Red fox | Shutterstock", "fox - site", "fox-site", "fox / site"]
+    assert len(captions) > 1000
+    assert [textdup.segments(t) for t in texts] == [_segments_by_split(t) for t in texts]
+    assert sum(textdup._SEPARATOR_CHAR.search(t) is None for t in built) > 100  # both paths taken
+    assert sum(len(_segments_by_split(t)) > 1 for t in built) > 100
+
+
 PAIRS = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "text_pairs.tsv"
 
 
