@@ -78,6 +78,10 @@ class ExtractConfig:
         _check(1 <= self.dedup_buckets <= 4096, "extract.dedup_buckets", "1..4096", self.dedup_buckets)
 
 
+# filter.language_model: the language identifiers curate.ops.text_filter.language_identifier builds
+LANGUAGE_MODELS = ("lid176", "py3langid")
+
+
 @dataclass(frozen=True)
 class FilterConfig:
     """Stage `filter`: DataComp's basic text rule, language id, MetaCLIP substring matching.
@@ -96,7 +100,7 @@ class FilterConfig:
         _check(self.min_words >= 0, "filter.min_words", ">= 0", self.min_words)
         _check(self.min_chars >= 0, "filter.min_chars", ">= 0", self.min_chars)
         _check(0.0 <= self.min_lang_score <= 1.0, "filter.min_lang_score", "in [0, 1]", self.min_lang_score)
-        _check(self.language_model in ("py3langid", "lid176"), "filter.language_model", "py3langid or lid176", self.language_model)
+        _check(self.language_model in LANGUAGE_MODELS, "filter.language_model", f"one of {', '.join(LANGUAGE_MODELS)}", self.language_model)
         _check(self.batch_rows >= 1, "filter.batch_rows", ">= 1", self.batch_rows)
         object.__setattr__(self, "languages", tuple(self.languages))
 

@@ -159,9 +159,6 @@ def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     )
 
 
-LANGUAGE_MODELS = ("py3langid", "lid176")
-
-
 class LanguageId:
     """py3langid's bundled model with probabilities normalised to [0, 1]."""
 
@@ -234,6 +231,8 @@ def language_identifier(model: str):
         return LanguageId()
     if model == "lid176":
         return FastTextLanguageId()
+    from curate.config import LANGUAGE_MODELS
+
     raise ValueError(f"unknown language model {model!r}: one of {', '.join(LANGUAGE_MODELS)}")
 
 

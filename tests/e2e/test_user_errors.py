@@ -90,6 +90,8 @@ def test_bad_config_value(tmp_path, capsys):
     _one_line_error(capsys, "run", "run.yaml", "ingest.max_url_chars", ">= 10", "3")
     assert main(["filter", "--input", "x", "--output", str(tmp_path / "o"), "--min-lang-score", "7"]) == 2
     _one_line_error(capsys, "filter", "filter.min_lang_score")
+    assert main(["filter", "--input", "x", "--output", str(tmp_path / "o"), "--language-model", "cld3"]) == 2
+    _one_line_error(capsys, "filter", "filter.language_model", "lid176, py3langid", "cld3")
 
 
 def test_config_that_is_not_yaml(tmp_path, capsys):

@@ -76,7 +76,7 @@ def test_fasttext_language_id_labels_and_blanks():
 
 
 def test_unknown_language_model_is_refused():
-    with pytest.raises(ValueError, match="filter.language_model must be py3langid or lid176, got 'cld3'"):
+    with pytest.raises(ValueError, match="filter.language_model must be one of lid176, py3langid, got 'cld3'"):
         FilterConfig(language_model="cld3")
 
 
