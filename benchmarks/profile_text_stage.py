@@ -88,13 +88,12 @@ def main(argv=None) -> int:
     sign = cum(dedup_text.SignBatchFn.pieces)
     shingling = cum_from(textdup._char_codes, textdup.key_signatures)  # shingle codes of the LSH keys
     parts = {
-        "filter: language id": cum(tf.LanguageId.classify, tf.FastTextLanguageId.classify),
+        "filter: language id": cum(tf.LanguageId.classify),  # both identifiers run this loop
         "filter: MetaCLIP spacing (Arrow)": spacing,
         "filter: matching (automaton + ids)": cum(tf.Matcher.match_array) - spacing,
         "filter: word counts, text rule": cum(tf.word_counts, tf.text_rule_reasons),
         "filter: columns, split, removed records": cum(filter.FilterTextFn.process)
-        - cum(tf.LanguageId.classify, tf.FastTextLanguageId.classify, tf.Matcher.match_array, tf.word_counts,
-              tf.text_rule_reasons),
+        - cum(tf.LanguageId.classify, tf.Matcher.match_array, tf.word_counts, tf.text_rule_reasons),
         "filter: automaton build, language model load (per worker)": cum(tf.Matcher.__init__, tf.LanguageId.__init__,
                                                                               tf.FastTextLanguageId.__init__),
         "dedup_text: LSH keys (content words)": cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces),

@@ -169,14 +169,18 @@ class LanguageId:
             langid.MODEL_FILE, norm_probs=True
         )
 
+    def classify_one(self, text: str) -> tuple[str, float]:
+        return self.identifier.classify(text)
+
     def classify(self, texts: list[str | None]) -> tuple[list[str | None], np.ndarray]:
+        """(language, score) per text; None and NaN for a null or blank text."""
         langs, scores = [], np.zeros(len(texts), dtype=np.float32)
         for i, t in enumerate(texts):
             if t is None or not t.strip():
                 langs.append(None)
                 scores[i] = math.nan
                 continue
-            lang, score = self.identifier.classify(t)
+            lang, score = self.classify_one(t)
             langs.append(lang)
             scores[i] = score
         return langs, scores
@@ -198,7 +202,7 @@ def lid176_file() -> str:
     return path
 
 
-class FastTextLanguageId:
+class FastTextLanguageId(LanguageId):
     """fastText's language identifier (Joulin et al. 2016) through ``fasttext-predict``: the
     top label and its softmax probability, the same interface as ``LanguageId``. `path`: a
     fastText model (``lid.176.bin`` where it can be fetched); default ``lid176_file()``.
@@ -209,20 +213,11 @@ class FastTextLanguageId:
 
         self.model = fasttext.load_model(path or lid176_file())
 
-    def classify(self, texts: list[str | None]) -> tuple[list[str | None], np.ndarray]:
-        langs, scores = [], np.zeros(len(texts), dtype=np.float32)
-        predict = self.model.predict
-        for i, t in enumerate(texts):
-            if t is None or not t.strip():
-                langs.append(None)
-                scores[i] = math.nan
-                continue
-            # fastText reads one line; the list form of predict (multilinePredict) fails in
-            # fasttext-predict 0.9.2.4 ("too many values to unpack"), so one call per text.
-            labels, probs = predict(t.replace("\n", " ").replace("\r", " "), k=1)
-            langs.append(labels[0].removeprefix("__label__"))
-            scores[i] = min(float(probs[0]), 1.0)
-        return langs, scores
+    def classify_one(self, text: str) -> tuple[str, float]:
+        # fastText reads one line; the list form of predict (multilinePredict) fails in
+        # fasttext-predict 0.9.2.4 ("too many values to unpack"), so one call per text.
+        labels, probs = self.model.predict(text.replace("\n", " ").replace("\r", " "), k=1)
+        return labels[0].removeprefix("__label__"), min(float(probs[0]), 1.0)
 
 
 def language_identifier(model: str):
