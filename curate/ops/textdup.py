@@ -391,10 +391,11 @@ def bucket_candidates(members: list[int], identity: dict[int, int], max_compare:
 def _candidates_kernel():
     """Compiled ``bucket_candidates`` over every bucket of a partition at once: buckets are
     runs members[offsets[b]:offsets[b + 1]] of text numbers in non-decreasing (uid) order;
-    `ident` maps a text number to its identity (-1: not in any bucket). With `out_i` empty it
-    only counts the pairs; given arrays of that size it writes them."""
+    `ident` maps a text number to its identity (-1: not in any bucket). Only the pairs whose
+    larger number j has j % `parts` == `part` are counted (all of them with parts = 1). With
+    `out_i` empty it only counts them; given arrays of that size it writes them."""
 
-    def candidates(members, offsets, ident, n_ident, max_compare, out_i, out_j, out_same):
+    def candidates(members, offsets, ident, n_ident, max_compare, parts, part, out_i, out_j, out_same):
         rep_of = np.full(n_ident, -1, np.int64)
         reps = np.empty(members.size, np.int64)
         fill = out_i.size > 0
@@ -411,11 +412,13 @@ def _candidates_kernel():
                     rep_of[ident[m]] = m
                     reps[n_reps] = m
                     n_reps += 1
-                else:
+                elif m % parts == part:
                     if fill:
                         out_i[w], out_j[w], out_same[w] = r, m, 1
                     w += 1
             for n in range(n_reps):
+                if reps[n] % parts != part:
+                    continue
                 for t in range(min(n, max_compare)):
                     if fill:
                         out_i[w], out_j[w], out_same[w] = reps[t], reps[n], 0
@@ -429,20 +432,29 @@ def _candidates_kernel():
     return compiled(candidates)
 
 
-def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.ndarray, max_compare: int):
+# Candidate pairs one verification step holds (each costs ~100 bytes in its arrays): a
+# partition with more (a bucket of 38K texts at 3M generated pairs makes ~3M) is verified in
+# parts, each the pairs whose larger text number falls in one residue class, so that a pair
+# met in several buckets still lands in one part and is checked once.
+CANDIDATE_CHUNK = 1 << 19
+
+
+def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.ndarray, max_compare: int,
+                          parts: int = 1, part: int = 0):
     """``bucket_candidates`` of every bucket (members[offsets[b]:offsets[b + 1]], text numbers
     in non-decreasing order; ident[m] the identity of text m, >= 0 for every member) as three
-    arrays (i, j, same_keys), in bucket order."""
+    arrays (i, j, same_keys), in bucket order; with `parts` > 1 only the pairs with
+    j % parts == part."""
     members = np.ascontiguousarray(members, np.int64)
     offsets = np.ascontiguousarray(offsets, np.int64)
     ident = np.ascontiguousarray(ident, np.int64)
     n_ident = int(ident.max()) + 1 if ident.size else 0
     kernel = _candidates_kernel()
     empty = np.zeros(0, np.int64)
-    size = kernel(members, offsets, ident, n_ident, max_compare, empty, empty, empty)
+    size = kernel(members, offsets, ident, n_ident, max_compare, parts, part, empty, empty, empty)
     i, j, same = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
     if size:
-        kernel(members, offsets, ident, n_ident, max_compare, i, j, same)
+        kernel(members, offsets, ident, n_ident, max_compare, parts, part, i, j, same)
     return i, j, same
 
 
@@ -454,7 +466,8 @@ def partition_edges(
     LSH buckets of one partition (lists of text numbers in non-decreasing order, or the same
     as (members, offsets) arrays: bucket b is members[offsets[b]:offsets[b + 1]]): each
     distinct candidate pair of ``bucket_candidates`` (computed by ``all_bucket_candidates``)
-    is checked once; pairs of distinct keys need the largest Jaccard
+    is checked once (at most ``CANDIDATE_CHUNK`` pairs at a time, so memory does not grow with
+    a hot bucket); pairs of distinct keys need the largest Jaccard
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``. `counts`, when given, receives how many distinct candidates there
     were (``candidates``, ``same_keys``), how many reached the rule (``above_threshold``)
@@ -476,6 +489,7 @@ def partition_edges(
 # benchmarks/text_cache_memory.py: ~1.1 KB + ~0.8 KB per text, ~0.2 KB per pair, ~250 MiB full.
 TEXT_CACHE = 1 << 17  # texts, in text_parts and in key_codes
 VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
+KEY_CODES_STEP = 1 << 13  # texts whose character shingle codes key_codes computes at a time
 
 
 @functools.lru_cache(maxsize=TEXT_CACHE)
@@ -535,15 +549,21 @@ def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[byte
     missing = [i for i, o in enumerate(out) if o is None]
     if not missing:
         return out
-    keys_of = [text_parts(texts[i])[1] for i in missing]
-    offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
-    hi = 0
-    for i, ks in zip(missing, keys_of, strict=True):
-        lo, hi = hi, hi + len(ks)
-        out[i] = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in range(lo, hi)))
-        if cacheable:
-            _CODES.put((texts[i], ngram), out[i])
+    # Character codes do not depend on the other texts of a call: taken in steps, the arrays
+    # of a step (~45 bytes per shingle) stay small however many texts a partition holds.
+    step = KEY_CODES_STEP if cacheable else len(missing)
+    for s in range(0, len(missing), step):
+        part = missing[s : s + step]
+        keys_of = [text_parts(texts[i])[1] for i in part]
+        offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
+        hi = 0
+        for i, ks in zip(part, keys_of, strict=True):
+            lo, hi = hi, hi + len(ks)
+            out[i] = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in range(lo, hi)))
+            if cacheable:
+                _CODES.put((texts[i], ngram), out[i])
     return out
+
 
 
 def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
@@ -557,7 +577,7 @@ def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
-    members, bucket_offsets = _flat(buckets)
+    members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
     used = np.unique(members).tolist()
     parts = key_codes([texts[m] for m in used], ngram, unit)
     # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
@@ -571,13 +591,26 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     identity_of: dict[tuple, int] = {}
     ident = np.full(len(texts), -1, np.int64)
     ident[used] = [identity_of.setdefault(p, len(identity_of)) for p in parts]
-    i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare)
+    empty = np.zeros(0, np.int64)
+    total = _candidates_kernel()(members, bucket_offsets, ident, len(identity_of), max_compare, 1, 0, empty, empty, empty)
+    n_parts = max(1, -(-total // CANDIDATE_CHUNK))
+    edges = []
+    for part in range(n_parts):
+        i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
+        edges += _verify(i, j, same, texts, len(texts), count, first, offsets, codes, threshold, tally)
+    return sorted(edges)
+
+
+def _verify(i, j, same, texts, n, count, first, offsets, codes, threshold, tally) -> list[tuple[int, int]]:
+    """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
+    partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
         return []
-    n = np.int64(len(texts))
+    n = np.int64(n)
     found = np.unique((i * n + j) * 2 + same)  # distinct, sorted
     same = (found & 1).astype(bool)
-    tally["candidates"], tally["same_keys"] = int(found.size), int(same.sum())
+    tally["candidates"] += int(found.size)
+    tally["same_keys"] += int(same.sum())
     i, j = np.divmod(found >> 1, n)
     edges = list(zip(i[same].tolist(), j[same].tolist(), strict=True))
     i, j = i[~same], j[~same]
@@ -596,12 +629,12 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     best = np.zeros(i.size, np.float64)
     np.maximum.at(best, pair_id, sims)
     above = np.flatnonzero(best >= threshold)
-    tally["above_threshold"] = int(above.size)
+    tally["above_threshold"] += int(above.size)
     for p in above.tolist():
         a, b = int(i[p]), int(j[p])
         if verdict(texts[a], texts[b]):
             edges.append((a, b))
-    return sorted(edges)
+    return edges
 
 
 def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:

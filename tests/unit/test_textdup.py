@@ -223,6 +223,33 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
     assert textdup.partition_edges(list(reversed(buckets)), texts, 0.25, ngram, unit, 64) == got
 
 
+def test_partition_edges_in_parts_equal_in_one(monkeypatch):
+    """A partition with more candidates than CANDIDATE_CHUNK is verified in parts (by the
+    larger text number's residue): the same edges and the same distinct counts, a pair that
+    several buckets make still checked once."""
+    texts = sorted(set(_sample_or_generated(2000) + CODE_TEXTS + [t + " | Shutterstock" for t in CODE_TEXTS]))
+    keys = [textdup.key_shingles(t, 3, "char") for t in texts]
+    grams: dict = {}
+    for i, k in enumerate(keys):
+        for g in sorted(set().union(*k))[:4]:  # 4 grams: many pairs sit in several buckets
+            grams.setdefault(g, []).append(i)
+    buckets = [b for b in grams.values() if len(b) > 1]
+    buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
+    whole: dict = {}
+    want = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, whole)
+    monkeypatch.setattr(textdup, "CANDIDATE_CHUNK", whole["candidates"] // 7)
+    textdup.clear_caches()
+    parted: dict = {}
+    assert textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, parted) == want
+    assert parted == whole and whole["candidates"] > 10_000 and whole["edges"] >= len(CODE_TEXTS) // 2
+    i, j, same = textdup.all_bucket_candidates(*textdup._flat(buckets), np.arange(len(texts)), 64)
+    pairs = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(pairs) < i.size  # the check above covers pairs met in several buckets
+    in_parts = [textdup.all_bucket_candidates(*textdup._flat(buckets), np.arange(len(texts)), 64, 3, r) for r in range(3)]
+    assert sorted(p for a, b, _ in in_parts for p in zip(a.tolist(), b.tolist(), strict=True)) == sorted(zip(i.tolist(), j.tolist(), strict=True))
+    assert all(set(b.tolist()) <= set(range(r, len(texts), 3)) for r, (_, b, _) in enumerate(in_parts))
+
+
 def test_bucket_candidates_pairs_identical_keys_with_the_smallest_and_caps_the_rest():
     # text 3 and 7 have text 1's keys; text 5 is listed twice (both keys in the bucket)
     members = list(range(10)) + [5]
