@@ -45,17 +45,37 @@ def _finish(args: list[str], cwd: Path) -> None:
     assert proc.returncode == 0, out[-3000:]
 
 
+def _wait_stopped(pid: int) -> None:
+    """Return once every thread of `pid` is stopped. kill(SIGSTOP) returns before the
+    signal takes effect: a thread running on another core goes on for a moment, long
+    enough, in CI, to finish a shard and remove its scratch after the recheck."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:  # a thread that ended
+                continue
+        if states and all(s in "tTZX" for s in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} did not stop within 10 s")
+
+
 def _kill_when(args: list[str], cwd: Path, ready: Callable[[], bool], what: str) -> None:
     """Start a run and SIGKILL it (by pid) in a state where `ready()` holds; fails if it ends
     first. The run is frozen (SIGSTOP) before `ready()` is checked again and killed: between
     a check on a running process and the kill, a shard can finish and take its scratch with
     it (seen in full-suite runs), and the state the test then inspects is not the one it
-    checked."""
+    checked. The recheck waits until every thread has stopped (`_wait_stopped`)."""
     proc = _start(args, cwd)
     deadline = time.monotonic() + 240
     while True:
         if ready():
             os.kill(proc.pid, signal.SIGSTOP)
+            _wait_stopped(proc.pid)
             if ready():
                 break
             os.kill(proc.pid, signal.SIGCONT)
