@@ -87,6 +87,8 @@ def main(argv=None) -> int:
     verdict_fn = textdup.verdict.__wrapped__  # the function under lru_cache: its misses
     sign = cum(dedup_text.SignBatchFn.pieces)
     shingling = cum_from(textdup._char_codes, textdup.key_signatures)  # shingle codes of the LSH keys
+    # a text's segments (its tokenized form) and LSH keys, when signing
+    keys = sum(cum_from(f, dedup_text.SignBatchFn.pieces) for f in (textdup.segments, textdup.lsh_keys_of_segments))
     parts = {
         "filter: language id": cum(tf.LanguageId.classify),  # both identifiers run this loop
         "filter: MetaCLIP spacing (Arrow)": spacing,
@@ -96,15 +98,13 @@ def main(argv=None) -> int:
         - cum(tf.LanguageId.classify, tf.Matcher.match_array, tf.word_counts, tf.text_rule_reasons),
         "filter: automaton build, language model load (per worker)": cum(tf.Matcher.__init__, tf.LanguageId.__init__,
                                                                               tf.FastTextLanguageId.__init__),
-        "dedup_text: LSH keys (content words)": cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces),
+        "dedup_text: LSH keys (content words)": keys,
         "dedup_text: shingling": shingling,
         "dedup_text: MinHash signatures (hashing)": cum(textdup.key_signatures) - shingling,
         "dedup_text: LSH band keys": cum(minhash.band_keys),
-        "dedup_text: band tables, partitions": sign
-        - cum_from(textdup.lsh_keys, dedup_text.SignBatchFn.pieces)
-        - cum(textdup.key_signatures, minhash.band_keys),
+        "dedup_text: band tables, partitions": sign - keys - cum(textdup.key_signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (all_bucket_candidates, compiled)": cum(textdup.all_bucket_candidates),
-        "dedup_text: verification, tokenizing, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
+        "dedup_text: verification, segments from the tokenized form, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
         "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
         - cum(textdup.all_bucket_candidates, textdup.key_codes, verdict_fn),

@@ -74,6 +74,26 @@ def segments(text: str | None) -> list[list[str]]:
     return [t for t in (tokens(s) for s in _SEPARATOR.split(text)) if t]
 
 
+# A text's segments as one string, its *tokenized form*: tokens joined by spaces, segments by
+# a unit separator (neither is a \w character). Stage dedup_text's band rows carry this form,
+# not the text: verification then parses a text in two splits instead of running the tokenizer
+# again in every partition the text lands in (~31 of them at 3M generated pairs).
+_SEGMENT_SEP = "\x1f"
+
+
+def tokenized(text: str | None) -> str:
+    """The tokenized form of a text (``segments_of_tokenized`` gives back its ``segments``)."""
+    return tokenized_segments(segments(text))
+
+
+def tokenized_segments(segs: list[list[str]]) -> str:
+    return _SEGMENT_SEP.join(" ".join(s) for s in segs)
+
+
+def segments_of_tokenized(form: str | None) -> list[list[str]]:
+    return [s.split(" ") for s in form.split(_SEGMENT_SEP)] if form else []
+
+
 def content(toks: list[str]) -> list[str]:
     return [t for t in toks if t not in STOPWORDS]
 
@@ -459,10 +479,11 @@ def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.nd
 
 
 def partition_edges(
-    buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], texts: list[str], threshold: float, ngram: int,
+    buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], forms: list[str], threshold: float, ngram: int,
     unit: str, max_compare: int, counts: dict | None = None,
 ) -> list[tuple[int, int]]:
-    """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order, from
+    """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order and
+    given in their ``tokenized`` forms (`forms`), from
     LSH buckets of one partition (lists of text numbers in non-decreasing order, or the same
     as (members, offsets) arrays: bucket b is members[offsets[b]:offsets[b + 1]]): each
     distinct candidate pair of ``bucket_candidates`` (computed by ``all_bucket_candidates``)
@@ -473,7 +494,7 @@ def partition_edges(
     were (``candidates``, ``same_keys``), how many reached the rule (``above_threshold``)
     and the edges (``edges``)."""
     tally = {"candidates": 0, "same_keys": 0, "above_threshold": 0, "edges": 0}
-    edges = _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
+    edges = _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     tally["edges"] = len(edges)
     if counts is not None:
         for k, v in tally.items():
@@ -487,23 +508,24 @@ def partition_edges(
 # functions of the texts, so each worker process keeps the latest results (bounded: the
 # memory of a worker does not grow with the pool; least recently used go first).
 # benchmarks/text_cache_memory.py: ~1.1 KB + ~0.8 KB per text, ~0.2 KB per pair, ~250 MiB full.
-TEXT_CACHE = 1 << 17  # texts, in text_parts and in key_codes
+TEXT_CACHE = 1 << 17  # texts (tokenized forms), in text_parts and in key_codes
 VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
 KEY_CODES_STEP = 1 << 13  # texts whose character shingle codes key_codes computes at a time
 
 
 @functools.lru_cache(maxsize=TEXT_CACHE)
-def text_parts(text: str | None) -> tuple[list[list[str]], list[str]]:
-    """(``segments``, ``lsh_keys``) of a text, cached per process. Callers must not modify
-    the lists."""
-    segs = segments(text)
+def text_parts(form: str | None) -> tuple[list[list[str]], list[str]]:
+    """(``segments``, ``lsh_keys``) of a text given in its ``tokenized`` form, cached per
+    process. Callers must not modify the lists."""
+    segs = segments_of_tokenized(form)
     return segs, lsh_keys_of_segments(segs)
 
 
 @functools.lru_cache(maxsize=VERDICT_CACHE)
-def verdict(text_a: str | None, text_b: str | None) -> bool:
-    """``near_duplicate`` through the per-process caches."""
-    return near_duplicate_segments(text_parts(text_a)[0], text_parts(text_b)[0])
+def verdict(form_a: str | None, form_b: str | None) -> bool:
+    """``near_duplicate`` of two texts given in their ``tokenized`` forms, through the
+    per-process caches."""
+    return near_duplicate_segments(text_parts(form_a)[0], text_parts(form_b)[0])
 
 
 class _Recent:
@@ -537,15 +559,16 @@ def clear_caches() -> None:
     _HASHES[:] = [_HASHES[0][:0], _HASHES[1][:0]]
 
 
-def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[bytes, ...]]:
-    """For each text, its keys' shingle sets as sorted shingle codes, one uint64 run per key,
+def key_codes(forms: list[str | None], ngram: int, unit: str) -> list[tuple[bytes, ...]]:
+    """For each text (in its ``tokenized`` form), its keys' shingle sets as sorted shingle
+    codes, one uint64 run per key,
     each run's bytes, the runs sorted: equal for two texts exactly when their keys have the
     same shingle sets (the text's identity), and the codes themselves (the order of a text's
     keys does not matter to verification, which takes the best pair of keys). Character codes
     (n <= 3) are the same in every call and are cached per process; other shingles are
     numbered per call, so they are computed for the call's texts together."""
     cacheable = unit == "char" and ngram <= 3
-    out = [_CODES.get((t, ngram)) if cacheable else None for t in texts]
+    out = [_CODES.get((t, ngram)) if cacheable else None for t in forms]
     missing = [i for i, o in enumerate(out) if o is None]
     if not missing:
         return out
@@ -554,14 +577,14 @@ def key_codes(texts: list[str | None], ngram: int, unit: str) -> list[tuple[byte
     step = KEY_CODES_STEP if cacheable else len(missing)
     for s in range(0, len(missing), step):
         part = missing[s : s + step]
-        keys_of = [text_parts(texts[i])[1] for i in part]
+        keys_of = [text_parts(forms[i])[1] for i in part]
         offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
         hi = 0
         for i, ks in zip(part, keys_of, strict=True):
             lo, hi = hi, hi + len(ks)
             out[i] = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in range(lo, hi)))
             if cacheable:
-                _CODES.put((texts[i], ngram), out[i])
+                _CODES.put((forms[i], ngram), out[i])
     return out
 
 
@@ -576,20 +599,20 @@ def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
     return members, np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
 
 
-def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
+def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
     used = np.unique(members).tolist()
-    parts = key_codes([texts[m] for m in used], ngram, unit)
+    parts = key_codes([forms[m] for m in used], ngram, unit)
     # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
-    first = np.full(len(texts), -1, np.int64)
-    count = np.zeros(len(texts), np.int64)
+    first = np.full(len(forms), -1, np.int64)
+    count = np.zeros(len(forms), np.int64)
     count[used] = [len(p) for p in parts]
     first[used] = np.cumsum(count[used]) - count[used]
     runs = [r for p in parts for r in p]
     offsets = np.concatenate(([0], np.cumsum([len(r) // 8 for r in runs], dtype=np.int64))).astype(np.int64)
     codes = np.frombuffer(bytearray(b"".join(runs)), np.uint64)
     identity_of: dict[tuple, int] = {}
-    ident = np.full(len(texts), -1, np.int64)
+    ident = np.full(len(forms), -1, np.int64)
     ident[used] = [identity_of.setdefault(p, len(identity_of)) for p in parts]
     empty = np.zeros(0, np.int64)
     total = _candidates_kernel()(members, bucket_offsets, ident, len(identity_of), max_compare, 1, 0, empty, empty, empty)
@@ -597,11 +620,11 @@ def _partition_edges(buckets, texts, threshold, ngram, unit, max_compare, tally)
     edges = []
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, texts, len(texts), count, first, offsets, codes, threshold, tally)
+        edges += _verify(i, j, same, forms, len(forms), count, first, offsets, codes, threshold, tally)
     return sorted(edges)
 
 
-def _verify(i, j, same, texts, n, count, first, offsets, codes, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, forms, n, count, first, offsets, codes, threshold, tally) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
     partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
@@ -632,7 +655,7 @@ def _verify(i, j, same, texts, n, count, first, offsets, codes, threshold, tally
     tally["above_threshold"] += int(above.size)
     for p in above.tolist():
         a, b = int(i[p]), int(j[p])
-        if verdict(texts[a], texts[b]):
+        if verdict(forms[a], forms[b]):
             edges.append((a, b))
     return edges
 
@@ -672,4 +695,5 @@ def lsh_edges(texts: list[str | None], c, counts: dict | None = None) -> set[tup
             buckets.setdefault(k, []).append(i)
     # text numbers in uid order: the stage's uids sort like the indices' zero-padded strings
     multi = [b for b in buckets.values() if len(set(b)) > 1]
-    return set(partition_edges(multi, texts, c.threshold, c.ngram, c.unit, c.max_compare, counts))
+    forms = [tokenized(t) for t in texts]
+    return set(partition_edges(multi, forms, c.threshold, c.ngram, c.unit, c.max_compare, counts))

@@ -8,7 +8,7 @@ Steps (all inside the pipeline, nothing global on one worker but counts):
      (partition count from the global row count), through files in the run's exchange
      folder where one is given.
   2. ``GroupByKey`` on band-key partitions, then ``BucketEdgesFn``: pairs sharing a band key
-     are candidates, verified by the content-word rule (``textdup.bucket_edges``).
+     are candidates, verified by the content-word rule (``textdup.partition_edges``).
   3. ``ConnectedComponents`` (large-star / small-star rounds): every node → the smallest uid
      of its component.
   4. ``CapClusterFn`` per component: its size, and which members exceed the cap (a uniform
@@ -36,9 +36,10 @@ REASON = "text_cluster_cap"
 
 
 class SignBatchFn(PartitionedTablesFn):
-    """Pair batch → (partition, table of band_key, uid, text) for each partition it touches
+    """Pair batch → (partition, table of band_key, uid, form) for each partition it touches
     (gathered per bundle; with `exchange`, written there and emitted as ``Segment``s). A pair
-    with two LSH keys (a segmented caption: whole and first segment) has 2 x bands."""
+    with two LSH keys (a segmented caption: whole and first segment) has 2 x bands. `form` is
+    the text's ``textdup.tokenized`` form: verification needs only its segments."""
 
     def __init__(self, config: DedupTextConfig, exchange: str | None = None):
         self.config = config
@@ -51,9 +52,11 @@ class SignBatchFn(PartitionedTablesFn):
     def pieces(self, table: pa.Table, num_partitions: int):
         c = self.config
         texts = table["text"].to_pylist()
-        owner, keys = [], []
+        owner, keys, forms = [], [], []
         for i, t in enumerate(texts):
-            for key in textdup.lsh_keys(t):
+            segs = textdup.segments(t)
+            forms.append(textdup.tokenized_segments(segs))
+            for key in textdup.lsh_keys_of_segments(segs):
                 owner.append(i)
                 keys.append(key)
         self.no_words.inc(len(texts) - len(set(owner)))
@@ -68,7 +71,7 @@ class SignBatchFn(PartitionedTablesFn):
             {
                 "band_key": pa.array(flat_keys, pa.uint64()),
                 "uid": table["uid"].take(pa.array(rows)),
-                "text": table["text"].take(pa.array(rows)),
+                "form": pa.array(forms, pa.string()).take(pa.array(rows)),
             }
         )
         # `bands` band rows per pair: bands x the pair partitions keeps each about
@@ -109,11 +112,11 @@ class BucketEdgesFn(beam.DoFn):
         # by uid inside each bucket; np.unique sorts the distinct uids).
         uids, number = np.unique(table["uid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
         first = np.unique(number, return_index=True)[1]
-        texts = table["text"].take(pa.array(first)).to_pylist()
+        forms = table["form"].take(pa.array(first)).to_pylist()
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self.buckets.inc(len(lengths))
         c = self.config
-        edges = textdup.partition_edges((number.astype(np.int64), offsets), texts, c.threshold, c.ngram, c.unit, c.max_compare)
+        edges = textdup.partition_edges((number.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare)
         self.edges.inc(len(edges))
         for i, j in edges:
             yield str(uids[i]), str(uids[j])
@@ -196,7 +199,7 @@ class DedupByMinHash(beam.PTransform):
 
     `exchange`: a folder every worker can read and write (``curate run`` gives
     ``<output>/.exchange``, removed when the run ends). The band rows (~42 per pair, each
-    with its text) are written there and only their locations go through the runner: the
+    with its text's tokenized form) are written there and only their locations go through the runner: the
     driver of the local runner does not hold them, and a Flink bundle's output stays far
     below what its runner can hold (see ``PartitionedTablesFn``). None: through the runner.
     """

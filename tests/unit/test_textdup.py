@@ -201,8 +201,9 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
     buckets = [b for b in grams.values() if len(b) > 1]
     buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
     counts = {}
+    forms = [textdup.tokenized(t) for t in texts]
     textdup.clear_caches()
-    got = textdup.partition_edges(buckets, texts, 0.25, ngram, unit, 64, counts)
+    got = textdup.partition_edges(buckets, forms, 0.25, ngram, unit, 64, counts)
     want, candidates, above = set(), set(), set()
     for b in buckets:
         for i, j, same in textdup.bucket_candidates(b, identity, 64):
@@ -218,9 +219,23 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
     # The per-process caches (text_parts, verdict, key_codes) hold every text and pair now: a
     # second call, served from them, and one after they are emptied, give the same edges.
     assert textdup.verdict.cache_info().currsize == len(above)
-    assert textdup.partition_edges(buckets, texts, 0.25, ngram, unit, 64) == got
+    assert textdup.partition_edges(buckets, forms, 0.25, ngram, unit, 64) == got
     textdup.clear_caches()
-    assert textdup.partition_edges(list(reversed(buckets)), texts, 0.25, ngram, unit, 64) == got
+    assert textdup.partition_edges(list(reversed(buckets)), forms, 0.25, ngram, unit, 64) == got
+
+
+def test_tokenized_form_gives_back_the_segments():
+    """Verification reads a text's tokenized form (what the band rows carry), not the text:
+    the form must give back exactly the text's segments."""
+    texts = _sample_or_generated(3000) + CODE_TEXTS + [
+        None, "", "   ", "|||", " - ", "a", "A | b", "x :: y / z", "T-shirt – size M", "caf\u00e9 \u2014 men's",
+        "\u0939\u093f\u0928\u094d\u0926\u0940 | \u65e5\u672c\u8a9e", "one\x1ftwo", "tab\tand\nnewline", "\u00bb a \u00b7 b \u2022 c",
+    ]
+    for t in texts:
+        form = textdup.tokenized(t)
+        assert textdup.segments_of_tokenized(form) == textdup.segments(t), t
+        assert textdup.text_parts(form) == (textdup.segments(t), textdup.lsh_keys(t))
+    assert sum("\x1f" in textdup.tokenized(t) for t in texts) > 20  # texts with several segments
 
 
 def test_partition_edges_in_parts_equal_in_one(monkeypatch):
@@ -236,11 +251,12 @@ def test_partition_edges_in_parts_equal_in_one(monkeypatch):
     buckets = [b for b in grams.values() if len(b) > 1]
     buckets += [[texts.index(t), texts.index(t + " | Shutterstock")] for t in CODE_TEXTS]
     whole: dict = {}
-    want = textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, whole)
+    forms = [textdup.tokenized(t) for t in texts]
+    want = textdup.partition_edges(buckets, forms, 0.25, 3, "char", 64, whole)
     monkeypatch.setattr(textdup, "CANDIDATE_CHUNK", whole["candidates"] // 7)
     textdup.clear_caches()
     parted: dict = {}
-    assert textdup.partition_edges(buckets, texts, 0.25, 3, "char", 64, parted) == want
+    assert textdup.partition_edges(buckets, forms, 0.25, 3, "char", 64, parted) == want
     assert parted == whole and whole["candidates"] > 10_000 and whole["edges"] >= len(CODE_TEXTS) // 2
     i, j, same = textdup.all_bucket_candidates(*textdup._flat(buckets), np.arange(len(texts)), 64)
     pairs = set(zip(i.tolist(), j.tolist(), strict=True))
