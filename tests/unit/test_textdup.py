@@ -299,3 +299,42 @@ def test_all_bucket_candidates_equal_bucket_candidates_bucket_by_bucket():
         for *_, s in want:
             kinds[s] += 1
     assert min(kinds.values()) > 1000  # both kinds of pair, many times
+
+
+def test_distinct_pairs_keeps_the_first_of_each_pair_as_np_unique_finds_them():
+    """Verification checks each candidate pair once: distinct_pairs (linear, grouped by j)
+    must find exactly the pairs np.unique of their codes finds, each at its first position."""
+    rng = np.random.default_rng(7)
+    n = 100  # 4,950 possible pairs
+    j = rng.integers(1, n, 20_000)
+    i = rng.integers(0, j)  # i < j, many repeats
+    keep = textdup.distinct_pairs(i, j, n)
+    codes = i * n + j
+    want, first = np.unique(codes, return_index=True)
+    assert sorted(codes[keep].tolist()) == want.tolist()
+    assert sorted(keep.tolist()) == sorted(first.tolist())  # the first occurrence of each
+    assert np.all(np.diff(j[keep]) >= 0)  # grouped by j
+    assert keep.size < i.size / 2
+    assert textdup.distinct_pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), 5).size == 0
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.25, 0.3, 1 / 3, 0.5, 0.9, 1.0])
+def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwise(threshold):
+    """The compiled Jaccard stops merging once a pair cannot reach the threshold: every pair
+    at or above it (exact fractions included, e.g. 2/8 at 0.25) gets its exact Jaccard, every
+    pair below it a number below it, so `best >= threshold` decides as the exact value would."""
+    rng = np.random.default_rng(int(threshold * 1000))
+    sets = [np.unique(rng.integers(0, 40, rng.integers(0, 30))) for _ in range(400)]
+    sets += [np.arange(2), np.arange(8), np.arange(4), np.arange(1, 5), np.arange(3), np.arange(6)]
+    offsets = np.concatenate(([0], np.cumsum([s.size for s in sets]))).astype(np.int64)
+    codes = np.concatenate(sets).astype(np.uint64)
+    a, b = np.triu_indices(len(sets), 1)
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    out = np.empty(a.size, np.float64)
+    textdup._jaccard_kernel()(offsets, codes, a, b, float(threshold), out)
+    exact = np.array([len(set(sets[x]) & set(sets[y])) / u if (u := len(set(sets[x]) | set(sets[y]))) else 0.0
+                      for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+    at_or_above = exact >= threshold
+    assert np.array_equal(out[at_or_above], exact[at_or_above])
+    assert np.all(out[~at_or_above] < threshold) and np.all(out[~at_or_above] <= exact[~at_or_above])
+    assert 0 < at_or_above.sum() < a.size or threshold in (0.0, 1.0)
