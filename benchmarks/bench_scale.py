@@ -26,6 +26,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,37 @@ def _proc_table() -> dict[int, tuple[int, int, str]]:
             continue
         out[int(d)] = (ppid, rss, cmd)
     return out
+
+
+def _rss_split(pid: int) -> dict[str, int]:
+    """RssAnon / RssFile / RssShmem of a process, in MB: anonymous memory (heap, malloc, JVM
+    off-heap) against file pages mapped into it (jars, libraries, mmap'd files), which the
+    kernel can drop."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                    key, kb = line.split()[:2]
+                    out[key[3:-1].lower()] = round(int(kb) / 1024)
+    except OSError:
+        pass
+    return out
+
+
+def _native_memory(pid: int) -> dict[str, int] | None:
+    """Committed MB per category from the JVM's Native Memory Tracking (`jcmd <pid>
+    VM.native_memory summary`), or None when the JVM was not started with
+    -XX:NativeMemoryTracking (CURATE_TM_JAVA_OPTS of scripts/flink_cluster.sh)."""
+    try:
+        out = subprocess.run(["jcmd", str(pid), "VM.native_memory", "summary", "scale=MB"],
+                             capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    got = {}
+    for m in re.finditer(r"^(?:-\s+([A-Za-z][\w ]*?)|Total:)\s*\(?reserved=\d+MB, committed=(\d+)MB", out, re.M):
+        got[(m.group(1) or "Total").strip()] = int(m.group(2))
+    return got or None
 
 
 def _descendants(table, root: int) -> set[int]:
@@ -99,6 +131,9 @@ class MemorySampler(threading.Thread):
         self.deadline = self.started + time_limit if time_limit else None
         self.rest, self.every, self.next_slow = rest, every, self.started
         self.timeline: list[dict] = []  # every `every` s: each role's largest RSS (MB)
+        # every `every` s: the largest TaskManager's RSS split (anon/file/shmem) and, every
+        # fourth time, its JVM's native memory by category when tracking is on
+        self.tm_timeline: list[dict] = []
         self.jvm: dict[str, dict[str, int]] = {}  # TaskManager id -> metric -> largest value (MB)
         self.peaks: dict[int, tuple[str, int]] = {}
         self.peak_total = 0
@@ -122,6 +157,7 @@ class MemorySampler(threading.Thread):
                 pids |= _descendants(table, root)
             total = 0
             now_by_role: dict[str, int] = {}
+            largest_tm = (0, None)
             for pid in pids:
                 if pid not in table:
                     continue
@@ -129,6 +165,8 @@ class MemorySampler(threading.Thread):
                 role = _role(pid, self.proc.pid, cmd, self.cluster_pids)
                 total += rss
                 now_by_role[role] = max(now_by_role.get(role, 0), rss)
+                if role == "taskmanager" and rss > largest_tm[0]:
+                    largest_tm = (rss, pid)
                 if rss > self.peaks.get(pid, ("", 0))[1]:
                     self.peaks[pid] = (role, rss)
             self.peak_total = max(self.peak_total, total)
@@ -138,6 +176,13 @@ class MemorySampler(threading.Thread):
                                       **{r: round(v / 2**20) for r, v in sorted(now_by_role.items())}})
                 if self.rest:
                     self._sample_jvm()
+                if largest_tm[1] is not None:
+                    row = {"s": self.timeline[-1]["s"], "pid": largest_tm[1], **_rss_split(largest_tm[1])}
+                    if len(self.tm_timeline) % 4 == 0:
+                        nmt = _native_memory(largest_tm[1])
+                        if nmt:
+                            row["native_memory_mb"] = nmt
+                    self.tm_timeline.append(row)
             if total > self.cap:
                 self.capped = True
                 self._stop_run(table)
@@ -204,12 +249,27 @@ def cluster_pids() -> dict[int, str]:
     return out
 
 
+def stage_options(items: list[str]) -> dict[str, dict]:
+    """["dedup_text.bands=2", ...] -> {"dedup_text": {"bands": 2}}; values are JSON (or strings)."""
+    stages: dict[str, dict] = {"ingest": {}, "filter": {}, "dedup_text": {}, "balance": {}}
+    for item in items:
+        key, sep, value = item.partition("=")
+        stage, dot, name = key.partition(".")
+        if not sep or not dot or stage not in stages:
+            raise SystemExit(f"--stage-option {item!r}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(stages)}")
+        try:
+            stages[stage][name] = json.loads(value)
+        except json.JSONDecodeError:
+            stages[stage][name] = value
+    return stages
+
+
 def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, cap_gb: float, flink_args: list[str],
-             time_limit: float | None = None) -> dict:
+             time_limit: float | None = None, stages: dict | None = None) -> dict:
     config = out.parent / f"{out.name}.yaml"
     config.write_text(json.dumps({
         "input": str(pool / "*.parquet"), "output": str(out), "queries": str(queries),
-        "stages": {"ingest": {}, "filter": {}, "dedup_text": {}, "balance": {}},
+        "stages": stages or stage_options([]),
     }))
     rest = None
     if runner == "local":
@@ -238,6 +298,7 @@ def run_once(runner: str, pool: Path, queries: Path, out: Path, workers: int, ca
               "rss_timeline_mb": sampler.timeline}
     if rest:
         result["taskmanager_jvm"] = sampler.jvm
+        result["taskmanager_rss_split_mb"] = sampler.tm_timeline
         try:
             result["flink_vertices"] = flink_vertices(rest)
         except (OSError, ValueError, KeyError) as e:
@@ -264,8 +325,12 @@ def main():
                     help="stop a run (recorded as not finished, with its memory so far) after this many seconds")
     ap.add_argument("--flink-arg", action="append", default=[], metavar="FLAG",
                     help="one more pipeline flag for the cluster runs (repeatable), e.g. --flink-arg=--execution_mode_for_batch=BATCH_FORCED")
+    ap.add_argument("--stage-option", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                    help="a stage setting for every run (repeatable), e.g. dedup_text.bands=2 to make verification "
+                         "cheap when only the phases around it are studied; the results' command records it")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / f"scale_{datetime.date.today()}.json"))
     a = ap.parse_args()
+    stages = stage_options(a.stage_option)
     entries, source = text_data.entries()
     started_cluster = False
     if "cluster" in a.runners and subprocess.run(["bash", str(CLUSTER), "status"], capture_output=True).returncode != 0:
@@ -283,7 +348,8 @@ def main():
                 pool.mkdir()
                 write_pairs(text_data.texts(n), pool)
                 for runner in a.runners:
-                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb, a.flink_arg, a.time_limit_s)
+                    r = run_once(runner, pool, queries, tmp / f"out-{runner}-{n}", a.workers, a.memory_cap_gb, a.flink_arg, a.time_limit_s,
+                                 stages)
                     r.update(pairs=n, pairs_per_s=round(n / r["wall_s"]) if r["finished"] else None)
                     results.append(r)
                     mem = ", ".join(f"{k} {v['peak_rss_mb_max']} MB" for k, v in r["memory_by_role"].items())
@@ -292,6 +358,8 @@ def main():
                     Path(a.output).write_text(json.dumps({
                         "command": " ".join(sys.argv), "date": str(datetime.date.today()), "entries": source,
                         "taskmanager_memory": os.environ.get("CURATE_TASKMANAGER_MEMORY", "4096m (flink_cluster.sh default)"),
+                        "taskmanager_java_opts": os.environ.get("CURATE_TM_JAVA_OPTS", ""),
+                        "stages": stages,
                         "machine": f"{os.cpu_count()} cores", "results": results}, indent=2) + "\n")
                     subprocess.run(["rm", "-rf", str(tmp / f"out-{runner}-{n}")])
                 subprocess.run(["rm", "-rf", str(pool)])

@@ -25,9 +25,12 @@
 # slots spread over the TaskManagers (not all on the first one that has room).
 #
 # Environment: CURATE_DATA (default data/), CURATE_FLINK_RUN (pids, logs, config; default
-# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_TASKMANAGERS (2), CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m),
-# CURATE_TM_MALLOC_ARENAS (2), MALLOC_MMAP_THRESHOLD_ (of the SDK harnesses: 1048576),
-# CURATE_FLINK_PARALLELISM (half the slots).
+# data/flink/run), FLINK_REST_PORT (8081), FLINK_RPC_PORT (6123), CURATE_TASKMANAGERS (2),
+# CURATE_TASK_SLOTS (2), CURATE_TASKMANAGER_MEMORY (4096m), CURATE_FLINK_PARALLELISM (half the
+# slots); native memory of the TaskManagers: CURATE_TM_MALLOC_ARENAS (2),
+# CURATE_TM_MMAP_THRESHOLD (glibc's, bytes: 1048576), CURATE_TM_JAVA_OPTS (more JVM flags, e.g.
+# -XX:NativeMemoryTracking=summary for `jcmd <pid> VM.native_memory summary`); of the SDK
+# harnesses: MALLOC_MMAP_THRESHOLD_ (1048576).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -83,6 +86,8 @@ write_config() {  # the cluster's config in $RUN/conf (FLINK_CONF_DIR), from the
   # Java 17 needs the module opens Flink's own config.yaml carries.
   opts=$(sed -n 's/^ *all: \(--add-exports.*\)$/\1/p' "$FLINK_HOME/conf/config.yaml")
   [[ -n "$opts" ]] || { log "no env.java.opts.all in $FLINK_HOME/conf/config.yaml"; exit 1; }
+  local tm_opts=""
+  [[ -n "${CURATE_TM_JAVA_OPTS:-}" ]] && tm_opts=$'\n'"      taskmanager: $CURATE_TM_JAVA_OPTS"
   echo "127.0.0.1:$REST_PORT" > "$conf/masters"
   echo 127.0.0.1 > "$conf/workers"
   cat > "$conf/config.yaml" <<EOF
@@ -90,7 +95,7 @@ write_config() {  # the cluster's config in $RUN/conf (FLINK_CONF_DIR), from the
 env:
   java:
     opts:
-      all: $opts
+      all: $opts$tm_opts
 jobmanager:
   bind-host: 127.0.0.1
   rpc:
@@ -174,12 +179,17 @@ start() {
   "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
   # Native memory: glibc gives a many-threaded process up to 8 malloc arenas per core, and
   # what is freed in one arena stays in the process's RSS. The TaskManagers (JVMs) get two
-  # arenas; the SDK harnesses (Python, see write_boot) a fixed mmap threshold, so a freed numpy
-  # array goes back to the system instead of glibc raising the threshold and keeping the next
-  # ones in its heap. At 3M pairs the TaskManagers' RSS rose ~2 GB past their heap in the last
-  # minutes of a run, and the harnesses' stayed ~40% above the 250K run's (docs/RUNNERS.md).
+  # arenas, and they and the SDK harnesses (Python, see write_boot) a fixed 1 MB mmap
+  # threshold: a freed large block (a numpy array; a Netty buffer of a gRPC message, which
+  # the JVM allocates with malloc) goes back to the system instead of glibc raising the
+  # threshold and keeping the next ones in its heap. At 3M pairs the TaskManagers' RSS rose
+  # ~1 GB past what the JVM's native memory tracking accounted for in the last minutes of a
+  # run with only the arenas capped; with the threshold fixed it stays within it
+  # (docs/RUNNERS.md).
   for _ in $(seq "$N_TM"); do
-    MALLOC_ARENA_MAX="${CURATE_TM_MALLOC_ARENAS:-2}" "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
+    MALLOC_ARENA_MAX="${CURATE_TM_MALLOC_ARENAS:-2}" \
+      MALLOC_MMAP_THRESHOLD_="${CURATE_TM_MMAP_THRESHOLD:-1048576}" \
+      "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
   done
   write_boot
   local waited=0
