@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     from curate import config as cfg
     from curate.runner import in_process_args
     from curate.validate.bootstrap import bootstrapped_stages, write_seed_images
-    from curate.validate.compare import CompareConfig, run_compare
+    from curate.validate.compare import CompareConfig, gap_words, run_compare
     from curate.validate.crossfit import FilterTrainConfig, train_filters
 
     beam_args = in_process_args()
@@ -179,9 +179,12 @@ def main(argv=None) -> int:
     timings["total_s"] = time.perf_counter() - t0
     print(results["table_markdown"])
     for metric, gap in sorted((m, g) for m, g in results["curated_vs_random"].items() if g):
-        verdict = "beats" if gap["diff"] > 2 * gap["seed_std"] else "does NOT beat"
+        if gap["seed_std"] is None:
+            verdict = "cannot be said to beat"
+        else:
+            verdict = "beats" if gap["diff"] > 2 * gap["seed_std"] else "does NOT beat"
         print(f"curated {verdict} random same-size by > 2 seed std on {metric} "
-              f"({100 * gap['diff']:+.1f} points, {gap['diff_in_std']:.2f} std)")
+              f"({100 * gap['diff']:+.1f} points, {gap_words(gap)})")
     print(json.dumps(timings))
     if args.results:
         summary = {k: results[k] for k in ("samples_seen", "sizes", "summary", "curated_vs_random")}

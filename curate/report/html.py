@@ -17,6 +17,7 @@ from html import escape
 import numpy as np
 
 from curate.report import gather, plots
+from curate.validate.compare import gap_words
 
 PATH = re.compile(r"(?<![\w.:/-])/(?:[^\s/]+/)+([^\s/]+)")  # an absolute local path
 MAX_BYTES = 20_000_000  # the report's size bound (issue 16); gather's caps keep it far below
@@ -276,7 +277,7 @@ def _compare(compare: dict | None) -> str:
             if m in summary[a] else "<td>-</td>" for a in arms
         )
         g = results.get("curated_vs_random", {}).get(m)
-        gap = f'{100 * g["diff"]:+.1f} ({g["diff_in_std"]:.2f} std)' if g else "-"
+        gap = f'{100 * g["diff"]:+.1f} ({escape(gap_words(g))})' if g else "-"
         rows.append(f"<tr><td>{escape(m)}</td>{cells}<td class=\"n\">{gap}</td></tr>")
     plot = _chart(png, "comparison plot") if png else ""
     return (

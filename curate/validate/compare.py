@@ -101,13 +101,25 @@ def flat_metrics(result: dict) -> dict[str, float]:
 
 def gap(summary: dict, metric: str, a: str = "curated", b: str = "random") -> dict | None:
     """Difference of means and its size in seed-noise standard deviations (the larger of
-    the two arms' seed std: the stricter reading of 'two standard deviations')."""
-    if a not in summary or b not in summary or metric not in summary[a]:
+    the two arms' seed std: the stricter reading of 'two standard deviations'). With fewer
+    than two seeds in an arm, or no spread at all, the noise is not measured: `seed_std` and
+    `diff_in_std` are None (not a gap of infinitely many std)."""
+    if a not in summary or b not in summary or metric not in summary[a] or metric not in summary[b]:
         return None
     ma, mb = summary[a][metric], summary[b][metric]
-    noise = max(ma["std"], mb["std"])
     diff = ma["mean"] - mb["mean"]
-    return {"diff": diff, "seed_std": noise, "diff_in_std": diff / noise if noise > 0 else float("inf")}
+    seeds = min(len(ma["values"]), len(mb["values"]))
+    noise = max(ma["std"], mb["std"])
+    if seeds < 2 or noise <= 0:
+        return {"diff": diff, "seeds": seeds, "seed_std": None, "diff_in_std": None}
+    return {"diff": diff, "seeds": seeds, "seed_std": noise, "diff_in_std": diff / noise}
+
+
+def gap_words(g: dict) -> str:
+    """'2.35 seed std', or why there is no such figure."""
+    if g["diff_in_std"] is not None:
+        return f"{g['diff_in_std']:.2f} seed std"
+    return "seed noise not measured (one seed)" if g["seeds"] < 2 else "seed noise not measured (no spread over seeds)"
 
 
 def table_markdown(summary: dict, arms, sizes: dict, samples_seen: int, gaps: dict) -> str:
@@ -123,7 +135,7 @@ def table_markdown(summary: dict, arms, sizes: dict, samples_seen: int, gaps: di
     lines += ["", "(percent, mean ± std over seeds)", ""]
     for m, g in gaps.items():
         if g:
-            lines.append(f"- {m}: curated − random = {100 * g['diff']:+.1f} points = {g['diff_in_std']:.2f} seed std")
+            lines.append(f"- {m}: curated − random = {100 * g['diff']:+.1f} points; {gap_words(g)}")
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,19 @@ def test_summarise_and_gap():
     assert s["curated"]["m"]["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     g = compare.gap(s, "m")
     assert g["diff"] == pytest.approx(0.35) and g["diff_in_std"] == pytest.approx(0.35 / s["curated"]["m"]["std"])
+    assert compare.gap_words(g) == f"{0.35 / s['curated']['m']['std']:.2f} seed std"
+
+
+def test_one_seed_gives_no_seed_noise_figure():
+    """One seed per arm measures no spread: no 'inf seed std' claim, and the words say why."""
+    runs = [{"arm": "curated", "seed": 0, "metrics": {"m": 0.5}}, {"arm": "random", "seed": 0, "metrics": {"m": 0.2}}]
+    g = compare.gap(compare.summarise(runs), "m")
+    assert g["diff"] == pytest.approx(0.3) and g["seed_std"] is None and g["diff_in_std"] is None
+    assert compare.gap_words(g) == "seed noise not measured (one seed)"
+    same = [{"arm": a, "seed": k, "metrics": {"m": v}} for a, v in (("curated", 0.5), ("random", 0.2)) for k in (0, 1)]
+    assert compare.gap_words(compare.gap(compare.summarise(same), "m")) == "seed noise not measured (no spread over seeds)"
+    md = compare.table_markdown(compare.summarise(runs), ["curated", "random"], {"curated": 1, "random": 1}, 8, {"m": g})
+    assert "inf" not in md and "+30.0 points; seed noise not measured (one seed)" in md
 
 
 @pytest.mark.slow
