@@ -3,6 +3,9 @@ alternating within each repeat (medians):
 
 - bare kernel: ``Matcher.match_array`` over in-memory Arrow batches (spacing in Arrow, the
   automaton, the list<int32> column), automaton already built;
+- bare read + match: read the Parquet shards and match them, automaton already built: the
+  work of Beam's steady window below without Beam (so the ratio against it is Beam's own
+  overhead, and the one against the bare kernel adds Parquet reading to it);
 - bare job: what a script without Beam does for the same job: build the automaton, read the
   Parquet shards, match, count;
 - inside Beam: ReadShards | FilterText (matching only) | count, one in-process worker (= one
@@ -107,6 +110,15 @@ def bare_job(paths, queries):
     return time.perf_counter() - t
 
 
+def bare_read_match(paths, matcher) -> float:
+    """Seconds to read every shard and match it, automaton built (Beam's steady window's work)."""
+    t = time.perf_counter()
+    for path in paths:
+        for table in read_shard(path, BATCH):
+            matcher.match_array(table["text"])
+    return time.perf_counter() - t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=100_000)
@@ -146,7 +158,7 @@ def main(argv=None) -> int:
     n_matched = sum(pa.compute.sum(pa.compute.greater(pa.compute.list_value_length(matcher.match_array(x)), 0)).as_py() for x in arr)
     print(f"texts with a match: {n_matched / len(texts):.1%}")
 
-    rates: dict[str, list[float]] = {"bare_kernel": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": []}
+    rates: dict[str, list[float]] = {"bare_kernel": [], "bare_read_match": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": []}
     with tempfile.TemporaryDirectory() as tmp:
         q = Path(tmp) / "q"
         q.mkdir()
@@ -166,6 +178,7 @@ def main(argv=None) -> int:
             for x in arr:
                 matcher.match_array(x)
             rates["bare_kernel"].append(len(texts) / (time.perf_counter() - t))
+            rates["bare_read_match"].append(len(texts) / bare_read_match(paths, matcher))
             rates["bare_job"].append(len(texts) / bare_job(paths, str(q)))
             wall, window = run_beam(str(data / "in-*.parquet"), str(q))
             rates["beam"].append(len(texts) / wall)
@@ -177,11 +190,15 @@ def main(argv=None) -> int:
     print(f"naive MetaCLIP loop (every entry per text):  {med(naive):10,.0f} texts/s")
     print(f"per-text loop (spacing + automaton per text): {med(loop):10,.0f} texts/s")
     print(f"bare kernel (match_array over Arrow batches): {m['bare_kernel']:10,.0f} texts/s")
+    print(f"bare read + match (Parquet in, built):       {m['bare_read_match']:10,.0f} texts/s")
     print(f"bare job (build + read Parquet + match):       {m['bare_job']:10,.0f} texts/s")
     print(f"inside Beam, end to end (1 in-process worker): {m['beam']:10,.0f} texts/s")
     print(f"Beam fixed cost (1-row input: start + build): {m['beam_fixed_s']:.2f} s; Beam steady rate (first batch in to last out) {steady:,.0f} texts/s")
     paired = med([b / k for b, k in zip(rates["beam_steady"], rates["bare_kernel"], strict=True)])
     print(f"ratio Beam steady / bare kernel: {steady / m['bare_kernel']:.2f} of the medians, {paired:.2f} median of each repeat's ratio (target >= 0.8)")
+    paired_rm = med([b / k for b, k in zip(rates["beam_steady"], rates["bare_read_match"], strict=True)])
+    print(f"ratio Beam steady / bare read + match (Beam's own overhead): {steady / m['bare_read_match']:.2f} of the medians, "
+          f"{paired_rm:.2f} median of each repeat's ratio")
     print(f"ratio Beam end to end / bare job: {m['beam'] / m['bare_job']:.2f}; Beam end to end / bare kernel: {m['beam'] / m['bare_kernel']:.2f}")
     print(f"peak RSS of this process (automaton + {len(texts):,} texts + in-process Beam worker): {self_mb:.0f} MB (before the Beam runs {rss_before_beam:.0f} MB)")
     result = {
@@ -199,6 +216,7 @@ def main(argv=None) -> int:
             "naive_loop": round(med(naive), 1),
             "per_text_loop": round(med(loop)),
             "bare_kernel": round(m["bare_kernel"]),
+            "bare_read_match": round(m["bare_read_match"]),
             "bare_job": round(m["bare_job"]),
             "beam_end_to_end": round(m["beam"]),
             "beam_steady": round(steady),
@@ -207,6 +225,8 @@ def main(argv=None) -> int:
         "each_repeat": {k: [round(x, 3) for x in v] for k, v in rates.items()},
         "ratio_beam_steady_vs_bare_kernel": round(steady / m["bare_kernel"], 2),
         "ratio_beam_steady_vs_bare_kernel_median_of_repeats": round(paired, 2),
+        "ratio_beam_steady_vs_bare_read_match": round(steady / m["bare_read_match"], 2),
+        "ratio_beam_steady_vs_bare_read_match_median_of_repeats": round(paired_rm, 2),
         "ratio_beam_end_to_end_vs_bare_job": round(m["beam"] / m["bare_job"], 2),
         "ratio_beam_end_to_end_vs_bare_kernel": round(m["beam"] / m["bare_kernel"], 2),
         "peak_rss_mb": round(self_mb),
