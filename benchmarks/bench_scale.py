@@ -178,7 +178,8 @@ class MemorySampler(threading.Thread):
                     self._sample_jvm()
                 if largest_tm[1] is not None:
                     row = {"s": self.timeline[-1]["s"], "pid": largest_tm[1], **_rss_split(largest_tm[1])}
-                    if len(self.tm_timeline) % 4 == 0:
+                    # jcmd starts a JVM: only where tracking is on, once a minute
+                    if len(self.tm_timeline) % 4 == 0 and "NativeMemoryTracking" in table[largest_tm[1]][2]:
                         nmt = _native_memory(largest_tm[1])
                         if nmt:
                             row["native_memory_mb"] = nmt
