@@ -139,3 +139,13 @@ def test_band_rows_through_exchange_files_same_clusters(tmp_path, beam_args):
             )
             assert_that(pairs_out, equal_to(sorted(reference.items())), label=f"Check{name}")
     assert glob.glob(str(exchange / "*.arrows"))  # the band rows went through files
+
+
+def test_signing_must_see_every_pair():
+    """A pair lost before signing would just be kept unclustered; the stage fails instead."""
+    from curate.transforms.base import FunnelError
+    from curate.transforms.dedup_text import check_signed
+
+    check_signed(2_987_185, 2_987_185)
+    with pytest.raises(FunnelError, match="in=2987185 but 2885757 pairs were signed"):
+        check_signed(2_987_185, 2_885_757)
