@@ -29,7 +29,13 @@ from curate.config import DedupTextConfig
 from curate.io import shards
 from curate.ops import minhash as ops
 from curate.ops import textdup
-from curate.transforms.base import CountRows, FunnelError, PartitionedTablesFn, StageOutput, read_pieces
+from curate.transforms.base import (
+    CountRows,
+    FunnelError,
+    PartitionedTablesFn,
+    StageOutput,
+    read_pieces,
+)
 
 STAGE = "dedup_text"
 REASON = "text_cluster_cap"
