@@ -30,7 +30,7 @@ from curate import schema
 from curate.errors import CurateError, find_user_error
 from curate.io import shards
 from curate.io.pool import ReadPool
-from curate.transforms.base import Funnel, StageOutput
+from curate.transforms.base import Funnel, FunnelError, StageOutput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,13 +151,38 @@ def _order(names) -> list[StageSpec]:
     return [s for s in STAGES if s.name in names]
 
 
+def shard_rows(paths) -> int:
+    """Rows in Parquet shards, from their footers."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    total = 0
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def check_written(doc: dict, kept_paths, removed_paths) -> None:
+    """The shards hold what the funnel counted: as many kept rows as the last stage kept and
+    one removed record per removed row. The funnel counts each stage's outputs where they
+    are made; the writers get them through the runner once more, and a runner that drops
+    part of a bundle's input (Beam 2.77's local data plane did: docs/RUNNERS.md) would
+    otherwise leave shards short of their stats."""
+    for what, paths, expected in (("kept", kept_paths, doc["kept"]), ("removed", removed_paths, doc["removed"])):
+        written = shard_rows(paths)
+        if written != expected:
+            raise FunnelError(f"{what}/ shards hold {written} rows but the funnel counted {expected}")
+
+
 def _write_stats(
-    stats: list[dict], path: str, order: list[str], files: dict | None = None, broken=(), *_written
+    stats: list[dict], path: str, order: list[str], files: dict | None = None, broken=(), kept_paths=(), removed_paths=()
 ) -> str:
-    """Writes stats.json. `files`: the input files of a run that starts with ingest
-    (``in``, ``read``, ``skipped`` and the skipped files' reasons); `broken`: the
-    ``broken_file`` records (files read up to a break). `_written`: the paths of the shards,
-    only so that this runs after them."""
+    """Writes stats.json, once the shards hold what it says (``check_written``). `files`: the
+    input files of a run that starts with ingest (``in``, ``read``, ``skipped`` and the
+    skipped files' reasons); `broken`: the ``broken_file`` records (files read up to a
+    break); `kept_paths`, `removed_paths`: the shards written."""
     stats = sorted(stats, key=lambda s: order.index(s["stage"]))
     doc = {
         "stages": stats,
@@ -165,6 +190,7 @@ def _write_stats(
         "kept": stats[-1]["kept"] if stats else 0,
         "removed": sum(s["removed"] for s in stats),
     }
+    check_written(doc, kept_paths, removed_paths)
     if files is not None:
         ingest = next(s for s in stats if s["stage"] == "ingest")
         ingest["files"] = {"in": files["in"], "read": files["in"] - len(files["skipped"]), "skipped": len(files["skipped"])}
