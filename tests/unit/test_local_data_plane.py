@@ -8,7 +8,6 @@ pairs going into dedup_text (benchmarks/results/local_data_plane_2026-12-02.json
 (no runner: a slow send is simulated by a flush callback that sleeps)."""
 
 import threading
-import time
 
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import data_plane
@@ -22,20 +21,22 @@ def _send_while_a_flush_is_slow(time_limit_ms: int, wait_for_flush_s: float) -> 
     """Write one chunk, wait for a timed flush to start sending it (if one comes), write ten
     more while that send is still blocked, close. (bytes written, bytes delivered)."""
     delivered = []
-    sending = threading.Event()
+    sending, written = threading.Event(), threading.Event()
 
     def slow_send(data: bytes):
+        if not data:  # as the gRPC channel's send does: a timer tick on an empty buffer
+            return
         delivered.append(len(data))
         sending.set()
-        time.sleep(0.3)  # a full send queue
+        written.wait(5)  # a full send queue: it frees up only after the writes below
 
     stream = data_plane.ClosableOutputStream.create(lambda data: delivered.append(len(data)), slow_send, time_limit_ms)
     stream.write(CHUNK)
     sending.wait(wait_for_flush_s)
     for _ in range(10):
         stream.write(CHUNK)
-    time.sleep(0.5)  # the slow send finishes
-    stream.close()
+    written.set()
+    stream.close()  # waits for the flush in progress (Beam's lock), then sends what is left
     return 11 * len(CHUNK), sum(delivered)
 
 
