@@ -151,19 +151,6 @@ def _order(names) -> list[StageSpec]:
     return [s for s in STAGES if s.name in names]
 
 
-def shard_rows(paths) -> int:
-    """Rows in Parquet shards, from their footers."""
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    total = 0
-    for path in paths:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            total += pq.ParquetFile(f).metadata.num_rows
-    return total
-
-
 def check_written(doc: dict, kept_paths, removed_paths) -> None:
     """The shards hold what the funnel counted: as many kept rows as the last stage kept and
     one removed record per removed row. The funnel counts each stage's outputs where they
@@ -171,7 +158,7 @@ def check_written(doc: dict, kept_paths, removed_paths) -> None:
     part of a bundle's input (Beam 2.77's local data plane did: docs/RUNNERS.md) would
     otherwise leave shards short of their stats."""
     for what, paths, expected in (("kept", kept_paths, doc["kept"]), ("removed", removed_paths, doc["removed"])):
-        written = shard_rows(paths)
+        written = shards.shard_rows(paths)
         if written != expected:
             raise FunnelError(f"{what}/ shards hold {written} rows but the funnel counted {expected}")
 

@@ -110,17 +110,11 @@ def read_text_if_exists(path: str) -> str | None:
 def bytes_per_row(pattern: str) -> tuple[int, float]:
     """(rows, on-disk bytes per row) of the Parquet shards matching `pattern` (from their
     footers and file sizes, without reading the data)."""
-    import pyarrow.parquet as pq
     from apache_beam.io.filesystems import FileSystems
 
-    result = FileSystems.match([pattern])[0]
-    rows, size = 0, 0
-    for m in result.metadata_list:
-        if not m.path.endswith(".parquet"):
-            continue
-        size += m.size_in_bytes
-        with FileSystems.open(m.path) as f:
-            rows += pq.ParquetFile(io.BytesIO(f.read())).metadata.num_rows
+    found = [m for m in FileSystems.match([pattern])[0].metadata_list if m.path.endswith(".parquet")]
+    rows = shards.shard_rows([m.path for m in found])
+    size = sum(m.size_in_bytes for m in found)
     return rows, (size / rows if rows else 0.0)
 
 

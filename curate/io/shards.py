@@ -240,6 +240,15 @@ class WriteShards(beam.PTransform):
         return (written, empty) | "AllPaths" >> beam.Flatten()
 
 
+def shard_rows(paths) -> int:
+    """Rows in Parquet shards, from their footers (the data is not read)."""
+    total = 0
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
 def read_shard(path: str, batch_rows: int = 8192, columns: list[str] | None = None):
     """Batches of one Parquet shard (pair or removed records)."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

@@ -5,7 +5,7 @@ the buffer to the send queue and then clears it, without a lock against the writ
 bytes written while the hand-over blocks are dropped. At 3M pairs that dropped 1-4% of the
 pairs going into dedup_text (benchmarks/results/local_data_plane_2026-12-02.json).
 ``curate.runner`` turns the timer off; these tests reproduce the loss in the stream itself
-(no runner: a slow send is simulated by a flush callback that sleeps)."""
+(no runner: a slow send is a flush callback that blocks until the writes are done)."""
 
 import threading
 

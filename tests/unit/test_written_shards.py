@@ -4,7 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.pipeline import check_written, shard_rows
+from curate.io.shards import shard_rows
+from curate.pipeline import check_written
 from curate.transforms.base import FunnelError
 
 
