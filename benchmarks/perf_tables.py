@@ -329,7 +329,15 @@ STARTUP_ROWS = {
         "`curate ingest` of a 10-row pool, in this process (the default for small inputs)",
     "curate ingest, 10 rows (--direct_running_mode=multi_processing, the earlier default)":
         "the same with `--direct_running_mode=multi_processing` (the earlier default)",
+    "a worker's imports (Beam's SDK worker, numba, scipy, curate's stages)":
+        "a worker process's imports (Beam's SDK worker, numba, scipy, curate's stages)",
 }
+
+
+def startup_label(key: str) -> str:
+    """A row's label; `--bytecode` runs tag each case " [bytecode]" or " [no bytecode]"."""
+    base, tag = (key[: key.rindex(" [")], key[key.rindex(" [") + 1 :]) if key.endswith("bytecode]") else (key, "")
+    return " ".join(x for x in (STARTUP_ROWS.get(base, base), tag.replace("[", "(").replace("]", ")")) if x)
 
 
 def startup(results: Path):
@@ -345,7 +353,7 @@ def startup(results: Path):
         where = f", load {min(loads):.1f}-{max(loads):.1f}" if loads else ""
         header.append(f"median{where} (`{p.name}`)")
     keys = list(dict.fromkeys(k for _, d in runs for k in d["medians_s"]))
-    rows = [[STARTUP_ROWS.get(k, k)] + [f"{sig3(d['medians_s'][k])} s" if k in d["medians_s"] else "" for _, d in runs]
+    rows = [[startup_label(k)] + [f"{sig3(d['medians_s'][k])} s" if k in d["medians_s"] else "" for _, d in runs]
             for k in keys]
     return table(header, rows), sources_line(runs)
 
