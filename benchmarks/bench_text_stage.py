@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bare", type=int, default=20_000)
+    ap.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"],
+                    help="the local runner's running mode (in_memory: one process, --workers 1)")
     ap.add_argument("--output", default=None, help="also write the figures as JSON here")
     a = ap.parse_args()
     entries, source = text_data.entries()
@@ -96,7 +98,7 @@ def main():
             queries=str(q),
             stages={"filter": cfg.FilterConfig(), "dedup_text": cfg.DedupTextConfig(), "balance": cfg.BalanceConfig()},
         )
-        args = [f"--runner={LOCAL_RUNNER}", "--direct_running_mode=multi_processing", f"--direct_num_workers={a.workers}"]
+        args = [f"--runner={LOCAL_RUNNER}", f"--direct_running_mode={a.mode}", f"--direct_num_workers={a.workers}"]
         t = time.perf_counter()
         stats = pipeline.run(config, args)
         wall = time.perf_counter() - t
@@ -112,7 +114,7 @@ def main():
             "command": "python benchmarks/bench_text_stage.py " + " ".join(sys.argv[1:]),
             "date": str(datetime.date.today()),
             "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 1)},
-            "pairs": a.pairs, "workers": a.workers, "entries": n_entries, "entries_source": source,
+            "pairs": a.pairs, "workers": a.workers, "mode": a.mode, "entries": n_entries, "entries_source": source,
             "bare_pairs": min(a.bare, a.pairs), "bare_pairs_per_s": round(bare, 1),
             "wall_s": round(wall, 1), "pairs_per_s": round(rate, 1),
             "peak_rss_mb": {"driver": round(self_mb), "largest_worker": round(child_mb)},
