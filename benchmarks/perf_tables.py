@@ -286,12 +286,14 @@ def text_stage(results: Path):
     files = matching(results, "text_stage_*.json", exclude="text_stage_profile_*")
     if not files:
         return none_yet(header, "text_stage_*.json", column=2)
-    rows, used = _rows_by_key(files, lambda d: [d], lambda d: (d["pairs"], d["workers"]))
+    mode = lambda d: d.get("mode", "multi_processing")  # noqa: E731  (files before --mode had none)
+    rows, used = _rows_by_key(files, lambda d: [d], lambda d: (d["pairs"], d["workers"], mode(d)))
     out = []
-    for d in sorted(rows, key=lambda d: (d["pairs"], d["workers"])):
+    for d in sorted(rows, key=lambda d: (d["pairs"], d["workers"], mode(d))):
         per_core = d["pairs_per_s"] / d["workers"]
         rss = d["peak_rss_mb"]
-        out.append([n0(d["pairs"]), str(d["workers"]), f"{d['wall_s']:.0f} s", n0(d["pairs_per_s"]), n0(per_core),
+        workers = f"{d['workers']} (in one process)" if mode(d) == "in_memory" else str(d["workers"])
+        out.append([n0(d["pairs"]), workers, f"{d['wall_s']:.0f} s", n0(d["pairs_per_s"]), n0(per_core),
                     f"{n0(d['bare_pairs_per_s'])} pairs/s", f"{per_core / d['bare_pairs_per_s']:.2f}",
                     f"driver {n0(rss['driver'])} MB, largest worker {n0(rss['largest_worker'])} MB"])
     return table(header, out), sources_line(used)

@@ -40,6 +40,92 @@ def no_timed_flushes_on_local_data_plane() -> None:
 no_timed_flushes_on_local_data_plane()
 
 
+# A part of a bundle's input this much larger than an even share is rebalanced element by element.
+REBALANCE_ABOVE = 1.25
+
+
+def split_evenly(chunks: list[bytes], n: int, coder_impl) -> list[list[bytes]]:
+    """`chunks` (encoded elements, as the data plane delivered them) cut into `n` parts for
+    `n` worker processes: Beam's cut (chunk k to part k mod n) where its parts are within
+    ``REBALANCE_ABOVE`` of an even share of the bytes, else the elements dealt round-robin.
+
+    The local runner splits each bundle's input between its worker processes by whole data
+    chunks when there are at least as many chunks as workers, and a chunk is whatever one
+    flush of a producing worker held (up to 10 MB): at 100K pairs dedup_text's signing got
+    21.4 MB on one worker and 0.4 MB on the other, so one core signed while the other
+    waited. Dealing out elements costs the driver one decode and encode of each."""
+    parts = [chunks[k::n] for k in range(n)]
+    sizes = [sum(map(len, p)) for p in parts]
+    if n < 2 or sum(sizes) == 0 or max(sizes) <= REBALANCE_ABOVE * sum(sizes) / n:
+        return parts
+    from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
+
+    out = [create_OutputStream() for _ in range(n)]
+    k = 0
+    for chunk in chunks:
+        stream = create_InputStream(chunk)
+        while stream.size() > 0:
+            coder_impl.encode_to_stream(coder_impl.decode_from_stream(stream, True), out[k], True)
+            k = (k + 1) % n
+    return [[o.get()] for o in out]
+
+
+def even_bundle_splits_on_local_runner() -> None:
+    """Make the local runner deal a bundle's input evenly to its worker processes
+    (``split_evenly``) where Beam (2.77) would hand over whole data chunks unevenly."""
+    from apache_beam.runners.portability.fn_api_runner import execution
+
+    if getattr(execution.ListBuffer.partition, "curate_even", False):
+        return
+    beam_partition = execution.ListBuffer.partition
+
+    def partition(self, n: int) -> list[list[bytes]]:
+        if self.cleared or len(self._inputs) < n:
+            return beam_partition(self, n)  # Beam's own errors, and its element split below n chunks
+        return split_evenly(self._inputs, n, self._coder_impl)
+
+    partition.curate_even = True
+    execution.ListBuffer.partition = partition
+
+
+even_bundle_splits_on_local_runner()
+
+
+def local_workers_stop_together() -> None:
+    """Make the local runner stop its worker processes at the same time, not one after the
+    other (Beam 2.77 closes each and waits for its process to exit before the next): a
+    worker's exit takes longer the more it holds (0.5 s at 3K pairs, 2.2 s at 100K), so with
+    2 workers a 100K-pair text stage spent 4.4 s of its ~27 s stopping them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    manager = worker_handlers.WorkerHandlerManager
+    if getattr(manager.close_all, "curate_together", False):
+        return
+    beam_close_all = manager.close_all
+
+    def close_all(self):
+        handlers = {h for hs in self._cached_handlers.values() for h in hs}
+        if len(handlers) > 1:
+            def close(handler):
+                try:
+                    handler.close()
+                except Exception:  # noqa: BLE001  (as Beam: logged, the others still closed)
+                    worker_handlers._LOGGER.error("Error closing worker_handler %s", handler, exc_info=True)
+
+            with ThreadPoolExecutor(len(handlers)) as pool:
+                list(pool.map(close, handlers))
+            self._cached_handlers.clear()
+        beam_close_all(self)  # what is left: the handler lists and the gRPC server
+
+    close_all.curate_together = True
+    manager.close_all = close_all
+
+
+local_workers_stop_together()
+
+
 def _flag_value(args: list[str], name: str) -> str | None:
     for i, a in enumerate(args):
         if a == name and i + 1 < len(args):
