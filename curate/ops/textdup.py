@@ -74,24 +74,61 @@ def segments(text: str | None) -> list[list[str]]:
     return [t for t in (tokens(s) for s in _SEPARATOR.split(text)) if t]
 
 
-# A text's segments as one string, its *tokenized form*: tokens joined by spaces, segments by
-# a unit separator (neither is a \w character). Stage dedup_text's band rows carry this form,
-# not the text: verification then parses a text in two splits instead of running the tokenizer
-# again in every partition the text lands in (~31 of them at 3M generated pairs).
+# A text's segments as one string, its *tokenized form*: stage dedup_text's band rows carry
+# it, not the text, and verification reads it in every partition the text lands in (~27 of
+# them at 1M generated pairs). Verification needs only each segment's *set* of tokens (the
+# content-word rule and the LSH keys are functions of those sets), so a segment is written as
+# its distinct content words, sorted, a record separator, then its distinct function words,
+# sorted; segments are joined by a unit separator (none of the three is a \w character). A
+# one-segment text's LSH key is then a slice of its form (``keys_of_tokenized``): deriving
+# the keys in Python was a third of verification at 1M pairs.
 _SEGMENT_SEP = "\x1f"
+_STOP_SEP = "\x1e"
 
 
 def tokenized(text: str | None) -> str:
-    """The tokenized form of a text (``segments_of_tokenized`` gives back its ``segments``)."""
+    """The tokenized form of a text (``segments_of_tokenized`` gives back its segments'
+    token sets)."""
     return tokenized_segments(segments(text))
 
 
 def tokenized_segments(segs: list[list[str]]) -> str:
-    return _SEGMENT_SEP.join(" ".join(s) for s in segs)
+    out = []
+    for seg in segs:
+        words = set(seg)
+        stop = words & STOPWORDS
+        out.append(" ".join(sorted(words - stop)) + _STOP_SEP + " ".join(sorted(stop)))
+    return _SEGMENT_SEP.join(out)
 
 
 def segments_of_tokenized(form: str | None) -> list[list[str]]:
-    return [s.split(" ") for s in form.split(_SEGMENT_SEP)] if form else []
+    """The segments of a text given in its ``tokenized`` form, each with its distinct tokens
+    (content words sorted, then function words sorted): as sets, the text's ``segments``."""
+    if not form:
+        return []
+    out = []
+    for seg in form.split(_SEGMENT_SEP):
+        words, _, stop = seg.partition(_STOP_SEP)
+        out.append((words.split(" ") if words else []) + (stop.split(" ") if stop else []))
+    return out
+
+
+def _one_segment_keys(form: str | None) -> list[str] | None:
+    """``lsh_keys`` of a form of at most one segment (its content words, else its function
+    words, as they stand in the form); None for a form of several segments."""
+    if not form:
+        return []
+    if _SEGMENT_SEP in form:
+        return None
+    words, _, stop = form.partition(_STOP_SEP)
+    return [words or stop]
+
+
+def keys_of_tokenized(form: str | None) -> list[str]:
+    """``lsh_keys`` of a text given in its ``tokenized`` form: a slice of the form for one
+    segment, from the parsed segments for several (``text_parts``, cached)."""
+    keys = _one_segment_keys(form)
+    return text_parts(form)[1] if keys is None else keys
 
 
 def content(toks: list[str]) -> list[str]:
@@ -566,14 +603,17 @@ def text_parts(form: str | None) -> tuple[list[list[str]], list[str]]:
     """(``segments``, ``lsh_keys``) of a text given in its ``tokenized`` form, cached per
     process. Callers must not modify the lists."""
     segs = segments_of_tokenized(form)
-    return segs, lsh_keys_of_segments(segs)
+    keys = _one_segment_keys(form)
+    return segs, lsh_keys_of_segments(segs) if keys is None else keys
 
 
 @functools.lru_cache(maxsize=VERDICT_CACHE)
 def verdict(form_a: str | None, form_b: str | None) -> bool:
-    """``near_duplicate`` of two texts given in their ``tokenized`` forms, through the
-    per-process caches."""
-    return near_duplicate_segments(text_parts(form_a)[0], text_parts(form_b)[0])
+    """``near_duplicate`` of two texts given in their ``tokenized`` forms, cached per process
+    (a pair meets the rule in every partition where the two share a band). The forms are
+    parsed here, not taken from ``text_parts``: most texts meet the rule in few pairs of a
+    partition, and the parse costs less than the cache."""
+    return near_duplicate_segments(segments_of_tokenized(form_a), segments_of_tokenized(form_b))
 
 
 class _Recent:
@@ -625,12 +665,16 @@ def key_codes(forms: list[str | None], ngram: int, unit: str) -> list[tuple[byte
     step = KEY_CODES_STEP if cacheable else len(missing)
     for s in range(0, len(missing), step):
         part = missing[s : s + step]
-        keys_of = [text_parts(forms[i])[1] for i in part]
+        keys_of = [keys_of_tokenized(forms[i]) for i in part]
         offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
+        buf, ends = codes.tobytes(), (offsets * codes.itemsize).tolist()
         hi = 0
         for i, ks in zip(part, keys_of, strict=True):
             lo, hi = hi, hi + len(ks)
-            out[i] = tuple(sorted(codes[offsets[r] : offsets[r + 1]].tobytes() for r in range(lo, hi)))
+            if hi - lo == 1:  # most texts: one key
+                out[i] = (buf[ends[lo] : ends[hi]],)
+            else:
+                out[i] = tuple(sorted(buf[ends[r] : ends[r + 1]] for r in range(lo, hi)))
             if cacheable:
                 _CODES.put((forms[i], ngram), out[i])
     return out

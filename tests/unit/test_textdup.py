@@ -116,6 +116,22 @@ def test_rule_on_the_labelled_pairs():
     assert precision >= 0.95 and recall >= 0.90
 
 
+def test_rule_through_the_tokenized_forms_is_the_rule_on_the_texts():
+    """Verification runs the rule on the band rows' tokenized forms (segments as sorted,
+    distinct tokens: ``verdict``), not on the texts: the same verdict on every labelled pair
+    and every edit kind above, both ways round."""
+    import csv
+
+    with PAIRS.open(encoding="utf-8", newline="") as f:
+        pairs = [(r["a"], r["b"]) for r in csv.DictReader(f, delimiter="\t")]
+    pairs += [(a, b) for a, b, _ in DISTINCT] + [("red fox", "red fox | Shutterstock"), ("coat - size M", "coat - size XL"),
+                                                 ("the the cat", "cat"), ("of the | of", "the of"), ("", "a"), (None, "a")]
+    textdup.clear_caches()
+    differ = [(a, b) for a, b in pairs for x, y in ((a, b), (b, a))
+              if textdup.verdict(textdup.tokenized(x), textdup.tokenized(y)) != textdup.near_duplicate(x, y)]
+    assert len(pairs) > 2000 and differ == []
+
+
 CODE_TEXTS = [
     "red fox | Shutterstock", "Red sports car, for sale!", "ab", "a", "x y", "Ünïcödé straße 東京 タワー",
     "men's shoes", "İstanbul skyline", "handwritten digit 7", "digit", "the of", "🙂 emoji",
@@ -226,15 +242,20 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
 
 def test_tokenized_form_gives_back_the_segments():
     """Verification reads a text's tokenized form (what the band rows carry), not the text:
-    the form must give back exactly the text's segments."""
+    the form must give back the text's segments as token sets (all the content-word rule
+    and the LSH keys look at), and the keys, also where a one-segment form gives them
+    without parsing."""
     texts = _sample_or_generated(3000) + CODE_TEXTS + [
         None, "", "   ", "|||", " - ", "a", "A | b", "x :: y / z", "T-shirt – size M", "caf\u00e9 \u2014 men's",
         "\u0939\u093f\u0928\u094d\u0926\u0940 | \u65e5\u672c\u8a9e", "one\x1ftwo", "tab\tand\nnewline", "\u00bb a \u00b7 b \u2022 c",
     ]
     for t in texts:
         form = textdup.tokenized(t)
-        assert textdup.segments_of_tokenized(form) == textdup.segments(t), t
-        assert textdup.text_parts(form) == (textdup.segments(t), textdup.lsh_keys(t))
+        segs = textdup.segments_of_tokenized(form)
+        assert [sorted(s) for s in segs] == [sorted(set(s)) for s in textdup.segments(t)], t
+        assert textdup.text_parts(form) == (segs, textdup.lsh_keys(t))
+        assert textdup.keys_of_tokenized(form) == textdup.lsh_keys(t)
+        assert textdup.lsh_keys_of_segments(segs) == textdup.lsh_keys(t)
     assert sum("\x1f" in textdup.tokenized(t) for t in texts) > 20  # texts with several segments
 
 
