@@ -38,9 +38,18 @@ NONE_YET = "no results file yet"
 # ---- picking files ---------------------------------------------------------------------------
 
 
-def _order(path: Path) -> tuple[str, str]:
+def _order(path: Path) -> tuple[str, str, str]:
+    """Files by the date in their name, then (results files of one day) by the UTC start time
+    a JSON file records as "started_utc" where it has one (later than those without), then by
+    name."""
     m = DATE.search(path.name)
-    return (m.group(0) if m else "", path.name)
+    started = ""
+    if path.suffix == ".json":
+        try:
+            started = str(json.loads(path.read_text(encoding="utf-8")).get("started_utc", ""))
+        except (ValueError, AttributeError):
+            started = ""
+    return (m.group(0) if m else "", started, path.name)
 
 
 def matching(results: Path, pattern: str, exclude: str | None = None) -> list[Path]:
