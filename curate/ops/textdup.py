@@ -131,6 +131,13 @@ def keys_of_tokenized(form: str | None) -> list[str]:
     return text_parts(form)[1] if keys is None else keys
 
 
+def keys_of_form_and_segments(form: str, segs: list[list[str]]) -> list[str]:
+    """``lsh_keys`` of a text given both as its ``tokenized`` form and as its segments: a
+    slice of the form for one segment, from the segments for several."""
+    keys = _one_segment_keys(form)
+    return lsh_keys_of_segments(segs) if keys is None else keys
+
+
 def content(toks: list[str]) -> list[str]:
     return [t for t in toks if t not in STOPWORDS]
 
@@ -603,8 +610,7 @@ def text_parts(form: str | None) -> tuple[list[list[str]], list[str]]:
     """(``segments``, ``lsh_keys``) of a text given in its ``tokenized`` form, cached per
     process. Callers must not modify the lists."""
     segs = segments_of_tokenized(form)
-    keys = _one_segment_keys(form)
-    return segs, lsh_keys_of_segments(segs) if keys is None else keys
+    return segs, keys_of_form_and_segments(form, segs)
 
 
 @functools.lru_cache(maxsize=VERDICT_CACHE)

@@ -69,7 +69,7 @@ class SignBatchFn(PartitionedTablesFn):
         for i, t in enumerate(texts):
             segs = textdup.segments(t)
             forms.append(textdup.tokenized_segments(segs))
-            for key in textdup.lsh_keys_of_segments(segs):
+            for key in textdup.keys_of_form_and_segments(forms[-1], segs):
                 owner.append(i)
                 keys.append(key)
         self.no_words.inc(len(texts) - len(set(owner)))
