@@ -74,6 +74,10 @@ def measure(buckets, texts: list[str], c: DedupTextConfig, repeats: int) -> dict
     # The stage gives partition_edges tokenized forms where this code has them (band rows
     # carry them); before that, the texts.
     forms = [textdup.tokenized(t) for t in texts] if hasattr(textdup, "tokenized") else texts
+    if hasattr(textdup, "text_codes"):  # the stage gives them as its band table's Arrow column
+        import pyarrow as pa
+
+        forms = pa.array(forms, pa.string())
     cpu, counts = [], {}
     for _ in range(repeats):
         textdup.clear_caches()

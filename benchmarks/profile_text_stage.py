@@ -104,10 +104,10 @@ def main(argv=None) -> int:
         "dedup_text: LSH band keys": cum(minhash.band_keys),
         "dedup_text: band tables, partitions": sign - keys - cum(textdup.key_signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (all_bucket_candidates, compiled)": cum(textdup.all_bucket_candidates),
-        "dedup_text: verification, segments from the tokenized form, LSH keys, shingle codes (cached per worker: textdup.key_codes)": cum(textdup.key_codes),
+        "dedup_text: verification, LSH keys, shingle codes and identities from the tokenized forms (textdup.text_codes)": cum(textdup.text_codes),
         "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
-        - cum(textdup.all_bucket_candidates, textdup.key_codes, verdict_fn),
+        - cum(textdup.all_bucket_candidates, textdup.text_codes, verdict_fn),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, shards.KeyByShardFn.pieces),

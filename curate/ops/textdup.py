@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import OrderedDict
 
 import numpy as np
+import pyarrow as pa
 
 _TOKEN = re.compile(r"\w+")
 # A separator between a caption and an appended site/shop/category segment: a pipe or a
@@ -275,9 +275,10 @@ def key_jaccard(a: list[frozenset], b: list[frozenset]) -> float:
 
 # Candidate verification in bulk. A partition of LSH buckets holds many candidate pairs per
 # text (on short captions with common words, dozens: nearly all below the Jaccard
-# threshold), so each text's keys become sorted arrays of exact integer shingle codes (kept
-# per worker: ``key_codes``), and the Jaccard similarity of every candidate pair is counted by one
-# compiled merge loop; only pairs at or above the threshold reach ``near_duplicate``.
+# threshold), so each text's keys become sorted arrays of exact integer shingle codes
+# (``text_codes``, compiled over the forms' bytes), and the Jaccard similarity of every
+# candidate pair is counted by one compiled merge loop; only pairs at or above the threshold
+# reach ``near_duplicate``.
 
 _CODE_BITS = 21  # a Unicode code point fits in 21 bits: three of them in one uint64
 
@@ -286,48 +287,92 @@ def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, codes): for key k, codes[offsets[k]:offsets[k + 1]] are the sorted distinct
     codes of its character n-gram shingles (``minhash.shingles(k, ngram, "char")``), a
     shingle's code being its code points packed 21 bits each (exact: distinct shingles,
-    distinct codes; ngram <= 3). Keys are ``lsh_keys`` output (lower-case words joined by
-    single spaces)."""
+    distinct codes; ngram <= 3). Keys are normally ``lsh_keys`` output (lower-case words
+    joined by single spaces); others are brought to that form first, as ``shingles`` does."""
     keys = [k if k.lower() == k else " ".join(_TOKEN.findall(k.lower())) for k in keys]
-    lens = np.fromiter(map(len, keys), np.int64, len(keys))
-    cps = np.frombuffer("".join(keys).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
-    cps = np.concatenate((cps, np.zeros(ngram, np.uint64)))
-    starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
-    # Long keys: every window start; short keys (len <= ngram): the whole key, left-padded.
-    windows = np.where(lens == 0, 0, np.maximum(lens - ngram + 1, 1))
-    owner = np.repeat(np.arange(len(keys)), windows)
-    pos = np.repeat(starts - np.concatenate(([0], np.cumsum(windows)[:-1])), windows) + np.arange(windows.sum())
-    width = np.minimum(lens, ngram)[owner]
-    codes = np.zeros(pos.size, np.uint64)
-    for i in range(ngram):
-        take = i < width
-        codes[take] = (codes[take] << np.uint64(_CODE_BITS)) | cps[pos[take] + i]
-    counts = np.zeros(len(keys), np.int64)
-    n = _unique_segments_kernel()(np.cumsum(windows) - windows, windows, codes, counts)
-    codes = codes[:n]
-    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    return offsets, codes
+    data, starts, ends = _utf8_ranges(pa.array(keys, pa.large_string()))
+    return _utf8_char_codes(data, starts, ends, ngram)
+
+
+def _utf8_ranges(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, start, end) of each string of an Arrow string array (nulls: empty)."""
+    if strings.null_count:
+        strings = strings.fill_null("")
+    wide = pa.types.is_large_string(strings.type)
+    offsets = np.frombuffer(strings.buffers()[1], np.int64 if wide else np.int32)
+    offsets = offsets[strings.offset : strings.offset + len(strings) + 1].astype(np.int64)
+    data = strings.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return data, offsets[:-1], offsets[1:]
+
+
+def _utf8_char_codes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, ngram: int):
+    """``_char_codes`` of the keys data[starts[k]:ends[k]] (UTF-8, already normalized)."""
+    starts = np.ascontiguousarray(starts, np.int64)
+    ends = np.ascontiguousarray(ends, np.int64)
+    offsets = np.zeros(starts.size + 1, np.int64)
+    # a key has at most as many shingles as code points, at most as many as bytes
+    codes = np.empty(int((ends - starts).sum()), np.uint64)
+    n = _char_codes_kernel()(data, starts, ends, ngram, offsets, codes)
+    return offsets, codes[:n]
 
 
 @functools.cache
-def _unique_segments_kernel():
-    """Compiled: sorts each segment codes[start:start + length] and keeps its distinct
-    values, compacted to the front of `codes`; counts[k] = distinct values of segment k."""
+def _char_codes_kernel():
+    """Compiled: for each key (UTF-8 bytes data[starts[k]:ends[k]]), its code points decoded,
+    packed into shingle codes (every window of `ngram`; a key shorter than that is one
+    shingle, itself), sorted and made distinct into codes[offsets[k]:offsets[k + 1]]."""
 
-    def unique_segments(starts, lengths, codes, counts):
+    def char_codes(data, starts, ends, ngram, offsets, codes):
+        longest = 0
+        for k in range(starts.size):
+            longest = max(longest, ends[k] - starts[k])
+        cps = np.empty(longest, np.uint64)
         w = 0
         for k in range(starts.size):
-            seg = np.sort(codes[starts[k] : starts[k] + lengths[k]])
-            for t in range(seg.size):
-                if t == 0 or seg[t] != seg[t - 1]:
-                    codes[w] = seg[t]
-                    w += 1
-                    counts[k] += 1
+            n = 0
+            x = starts[k]
+            while x < ends[k]:  # UTF-8 decode
+                b = np.uint64(data[x])
+                if b < 0x80:
+                    cps[n] = b
+                    x += 1
+                elif b < 0xE0:
+                    cps[n] = ((b & np.uint64(0x1F)) << np.uint64(6)) | (np.uint64(data[x + 1]) & np.uint64(0x3F))
+                    x += 2
+                elif b < 0xF0:
+                    cps[n] = (((b & np.uint64(0x0F)) << np.uint64(12)) | ((np.uint64(data[x + 1]) & np.uint64(0x3F)) << np.uint64(6))
+                              | (np.uint64(data[x + 2]) & np.uint64(0x3F)))
+                    x += 3
+                else:
+                    cps[n] = (((b & np.uint64(0x07)) << np.uint64(18)) | ((np.uint64(data[x + 1]) & np.uint64(0x3F)) << np.uint64(12))
+                              | ((np.uint64(data[x + 2]) & np.uint64(0x3F)) << np.uint64(6)) | (np.uint64(data[x + 3]) & np.uint64(0x3F)))
+                    x += 4
+                n += 1
+            if n == 0:
+                offsets[k + 1] = w
+                continue
+            width = min(n, ngram)
+            windows = max(n - ngram + 1, 1)
+            for t in range(windows):
+                code = np.uint64(0)
+                for i in range(width):
+                    code = (code << np.uint64(21)) | cps[t + i]
+                codes[w + t] = code
+            run = codes[w : w + windows]
+            run.sort()
+            distinct = 0
+            for t in range(windows):
+                if t == 0 or run[t] != run[t - 1]:
+                    codes[w + distinct] = run[t]
+                    distinct += 1
+            w += distinct
+            offsets[k + 1] = w
         return w
 
     from curate.ops.minhash import compiled
 
-    return compiled(unique_segments)
+    return compiled(char_codes)
 
 
 def _interned_codes(keys: list[str], ngram: int, unit: str) -> tuple[np.ndarray, np.ndarray]:
@@ -571,11 +616,12 @@ def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.nd
 
 
 def partition_edges(
-    buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], forms: list[str], threshold: float, ngram: int,
+    buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], forms: list[str] | pa.Array, threshold: float, ngram: int,
     unit: str, max_compare: int, counts: dict | None = None,
 ) -> list[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order and
-    given in their ``tokenized`` forms (`forms`), from
+    given in their ``tokenized`` forms (`forms`: a list, or an Arrow string array, which
+    ``text_codes`` reads without a Python string per text), from
     LSH buckets of one partition (lists of text numbers in non-decreasing order, or the same
     as (members, offsets) arrays: bucket b is members[offsets[b]:offsets[b + 1]]): each
     distinct candidate pair of ``bucket_candidates`` (computed by ``all_bucket_candidates``)
@@ -596,13 +642,14 @@ def partition_edges(
 
 # A text's band rows land in many partitions of a worker (one per band key it shares with
 # another text: ~15 on the generated benchmark pool), and a similar pair shares many bands, so
-# the same pair reaches the rule in many partitions (~13 at 50K pairs). Both are pure
-# functions of the texts, so each worker process keeps the latest results (bounded: the
-# memory of a worker does not grow with the pool; least recently used go first).
-# benchmarks/text_cache_memory.py: ~1.1 KB + ~0.8 KB per text, ~0.2 KB per pair, ~250 MiB full.
-TEXT_CACHE = 1 << 17  # texts (tokenized forms), in text_parts and in key_codes
+# the same pair reaches the rule in many partitions (~13 at 50K pairs). The rule's verdict and
+# a several-segment text's keys are pure functions of the texts, so each worker process keeps
+# the latest (bounded: the memory of a worker does not grow with the pool). Shingle codes are
+# not kept: ``text_codes`` computes a partition's in one compiled pass over the forms' bytes,
+# for less than a cache lookup cost (at 1M pairs a worker's cache held few of the texts a
+# partition brought, and filling it was half of verification).
+TEXT_CACHE = 1 << 17  # texts (tokenized forms) in text_parts
 VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
-KEY_CODES_STEP = 1 << 13  # texts whose character shingle codes key_codes computes at a time
 
 
 @functools.lru_cache(maxsize=TEXT_CACHE)
@@ -622,69 +669,180 @@ def verdict(form_a: str | None, form_b: str | None) -> bool:
     return near_duplicate_segments(segments_of_tokenized(form_a), segments_of_tokenized(form_b))
 
 
-class _Recent:
-    """A bounded mapping that forgets the least recently used entry first."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.data: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        value = self.data.get(key)
-        if value is not None:
-            self.data.move_to_end(key)
-        return value
-
-    def put(self, key, value):
-        self.data[key] = value
-        if len(self.data) > self.size:
-            self.data.popitem(last=False)
-
-
-_CODES = _Recent(TEXT_CACHE)
-
-
 def clear_caches() -> None:
-    """Empty the per-process caches (``text_parts``, ``verdict``, ``key_codes``,
-    ``char_shingle_hashes``)."""
+    """Empty the per-process caches (``text_parts``, ``verdict``, ``char_shingle_hashes``)."""
     text_parts.cache_clear()
     verdict.cache_clear()
-    _CODES.data.clear()
     _HASHES[:] = [_HASHES[0][:0], _HASHES[1][:0]]
 
 
-def key_codes(forms: list[str | None], ngram: int, unit: str) -> list[tuple[bytes, ...]]:
-    """For each text (in its ``tokenized`` form), its keys' shingle sets as sorted shingle
-    codes, one uint64 run per key,
-    each run's bytes, the runs sorted: equal for two texts exactly when their keys have the
-    same shingle sets (the text's identity), and the codes themselves (the order of a text's
-    keys does not matter to verification, which takes the best pair of keys). Character codes
-    (n <= 3) are the same in every call and are cached per process; other shingles are
-    numbered per call, so they are computed for the call's texts together."""
-    cacheable = unit == "char" and ngram <= 3
-    out = [_CODES.get((t, ngram)) if cacheable else None for t in forms]
-    missing = [i for i, o in enumerate(out) if o is None]
-    if not missing:
-        return out
-    # Character codes do not depend on the other texts of a call: taken in steps, the arrays
-    # of a step (~45 bytes per shingle) stay small however many texts a partition holds.
-    step = KEY_CODES_STEP if cacheable else len(missing)
-    for s in range(0, len(missing), step):
-        part = missing[s : s + step]
-        keys_of = [keys_of_tokenized(forms[i]) for i in part]
+def text_codes(forms: list[str | None] | pa.Array, ngram: int, unit: str) -> tuple[np.ndarray, ...]:
+    """The shingle sets of each text's LSH keys, texts given in their ``tokenized`` forms (a
+    list or an Arrow string array), as (count, first, offsets, codes, ident): text m's keys are
+    rows first[m] .. first[m] + count[m] - 1, row r's shingle set the sorted distinct integers
+    codes[offsets[r]:offsets[r + 1]] (``shingle_codes``); ident[m] numbers the texts by
+    identity, equal for two texts exactly when their keys have the same shingle sets (as
+    multisets of sets: verification takes the best pair of keys, so their order does not
+    matter). Character shingles (n <= 3): a one-segment text's key is a slice of its form's
+    bytes, found and shingled in compiled code; the keys of a text of several segments come
+    from ``text_parts``. Other shingles are numbered per call (``shingle_codes``)."""
+    strings = forms if isinstance(forms, pa.Array) else pa.array(forms, pa.large_string())
+    n = len(strings)
+    if unit == "char" and ngram <= 3:
+        data, starts, ends = _utf8_ranges(strings)
+        count = np.ones(n, np.int64)
+        key_start, key_end = starts.copy(), ends.copy()
+        several = np.zeros(n, np.bool_)
+        _form_keys_kernel()(data, starts, ends, key_start, key_end, several)
+        count[key_start == key_end] = 0
+        several = np.flatnonzero(several)
+        keys_of = [text_parts(f)[1] for f in strings.take(pa.array(several)).to_pylist()] if several.size else []
+        count[several] = [len(k) for k in keys_of]
+        first = np.cumsum(count) - count
+        rows_s, rows_e = np.zeros(int(count.sum()), np.int64), np.zeros(int(count.sum()), np.int64)
+        one = np.flatnonzero(count == 1)
+        one = one[~np.isin(one, several)]
+        rows_s[first[one]], rows_e[first[one]] = key_start[one], key_end[one]
+        if keys_of:
+            extra = pa.array([k for ks in keys_of for k in ks], pa.large_string())
+            extra_data, extra_s, extra_e = _utf8_ranges(extra)
+            rows = np.concatenate([np.arange(f, f + c) for f, c in zip(first[several].tolist(), count[several].tolist(), strict=True)])
+            rows_s[rows], rows_e[rows] = extra_s + data.size, extra_e + data.size
+            data = np.concatenate((data, extra_data))
+        offsets, codes = _utf8_char_codes(data, rows_s, rows_e, ngram)
+    else:
+        keys_of = [keys_of_tokenized(f) for f in strings.to_pylist()]
+        count = np.fromiter(map(len, keys_of), np.int64, n)
+        first = np.cumsum(count) - count
         offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
-        buf, ends = codes.tobytes(), (offsets * codes.itemsize).tolist()
-        hi = 0
-        for i, ks in zip(part, keys_of, strict=True):
-            lo, hi = hi, hi + len(ks)
-            if hi - lo == 1:  # most texts: one key
-                out[i] = (buf[ends[lo] : ends[hi]],)
-            else:
-                out[i] = tuple(sorted(buf[ends[r] : ends[r + 1]] for r in range(lo, hi)))
-            if cacheable:
-                _CODES.put((forms[i], ngram), out[i])
-    return out
+    return count, first, offsets, codes, identities(count, first, offsets, codes)
 
+
+@functools.cache
+def _form_keys_kernel():
+    """Compiled ``_one_segment_keys`` over forms' UTF-8 bytes: for a form data[s:e] of one
+    segment, its key's byte range (key_start, key_end; empty for an empty form); a form of
+    several segments is marked in `several`."""
+
+    def form_keys(data, starts, ends, key_start, key_end, several):
+        for k in range(starts.size):
+            s, e = starts[k], ends[k]
+            stop = -1
+            for x in range(s, e):
+                if data[x] == 0x1F:
+                    several[k] = True
+                    break
+                if data[x] == 0x1E and stop < 0:
+                    stop = x
+            if several[k] or stop < 0:
+                continue  # several segments; or no separator: the whole form
+            if stop > s:
+                key_start[k], key_end[k] = s, stop
+            else:
+                key_start[k], key_end[k] = stop + 1, e
+
+    from curate.ops.minhash import compiled
+
+    return compiled(form_keys)
+
+
+def identities(count: np.ndarray, first: np.ndarray, offsets: np.ndarray, codes: np.ndarray,
+               hashes: np.ndarray | None = None) -> np.ndarray:
+    """``text_codes``'s `ident` from its key rows: a text's hash combines its rows' hashes
+    (sorted, so their order does not count); texts are taken in hash order, and a text gets
+    the number of an earlier text of its hash whose rows are equal to its own as a multiset,
+    else a new number. `hashes` replaces the texts' hashes (tests: all equal, every text
+    collides)."""
+    kernels = _identity_kernels()
+    count, first, offsets = (np.ascontiguousarray(a, np.int64) for a in (count, first, offsets))
+    if hashes is None:
+        hashes = np.empty(count.size, np.uint64)
+        kernels.text_hashes(count, first, offsets, codes, hashes)
+    ident = np.empty(count.size, np.int64)
+    kernels.number(count, first, offsets, codes, np.ascontiguousarray(hashes, np.uint64), ident)
+    return ident
+
+
+@functools.cache
+def _identity_kernels():
+    """Compiled parts of ``identities``."""
+    from types import SimpleNamespace
+
+    from numba import njit
+
+    from curate.ops.minhash import compiled
+
+    @njit(cache=True)
+    def run_hash(offsets, codes, r):
+        h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(offsets[r + 1] - offsets[r])
+        for x in range(offsets[r], offsets[r + 1]):
+            h = (h ^ codes[x]) * np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(31)
+        return h
+
+    @njit(cache=True)
+    def run_equal(offsets, codes, r, q):
+        if offsets[r + 1] - offsets[r] != offsets[q + 1] - offsets[q]:
+            return False
+        for x in range(offsets[r + 1] - offsets[r]):
+            if codes[offsets[r] + x] != codes[offsets[q] + x]:
+                return False
+        return True
+
+    @njit(cache=True)
+    def same_rows(count, first, offsets, codes, a, b):
+        if count[a] != count[b]:
+            return False
+        used = np.zeros(count[b], np.bool_)
+        for r in range(first[a], first[a] + count[a]):
+            found = False
+            for t in range(count[b]):
+                if not used[t] and run_equal(offsets, codes, r, first[b] + t):
+                    used[t] = True
+                    found = True
+                    break
+            if not found:
+                return False
+        return True
+
+    def text_hashes(count, first, offsets, codes, hashes):
+        for m in range(count.size):
+            hs = np.empty(count[m], np.uint64)
+            for t in range(count[m]):
+                hs[t] = run_hash(offsets, codes, first[m] + t)
+            hs.sort()
+            h = np.uint64(count[m])
+            for t in range(count[m]):
+                h = (h ^ hs[t]) * np.uint64(0x94D049BB133111EB)
+                h ^= h >> np.uint64(29)
+            hashes[m] = h
+
+    def number(count, first, offsets, codes, hashes, ident):
+        n = count.size
+        order = np.argsort(hashes, kind="mergesort")
+        reps = np.empty(n, np.int64)
+        next_ident = 0
+        g = 0
+        while g < n:
+            e = g
+            while e < n and hashes[order[e]] == hashes[order[g]]:
+                e += 1
+            n_reps = 0  # the group's distinct texts so far
+            for x in range(g, e):
+                m = order[x]
+                ident[m] = -1
+                for t in range(n_reps):
+                    if same_rows(count, first, offsets, codes, m, reps[t]):
+                        ident[m] = ident[reps[t]]
+                        break
+                if ident[m] < 0:
+                    ident[m] = next_ident
+                    next_ident += 1
+                    reps[n_reps] = m
+                    n_reps += 1
+            g = e
+
+    return SimpleNamespace(text_hashes=compiled(text_hashes), number=compiled(number))
 
 
 def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
@@ -699,30 +857,20 @@ def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
 
 def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
-    used = np.unique(members).tolist()
-    parts = key_codes([forms[m] for m in used], ngram, unit)
-    # text m's keys: rows first[m] .. first[m] + count[m] of (offsets, codes)
-    first = np.full(len(forms), -1, np.int64)
-    count = np.zeros(len(forms), np.int64)
-    count[used] = [len(p) for p in parts]
-    first[used] = np.cumsum(count[used]) - count[used]
-    runs = [r for p in parts for r in p]
-    offsets = np.concatenate(([0], np.cumsum([len(r) // 8 for r in runs], dtype=np.int64))).astype(np.int64)
-    codes = np.frombuffer(bytearray(b"".join(runs)), np.uint64)
-    identity_of: dict[tuple, int] = {}
-    ident = np.full(len(forms), -1, np.int64)
-    ident[used] = [identity_of.setdefault(p, len(identity_of)) for p in parts]
+    count, first, offsets, codes, ident = text_codes(forms, ngram, unit)
+    n_ident = int(ident.max()) + 1 if ident.size else 0
     empty = np.zeros(0, np.int64)
-    total = _candidates_kernel()(members, bucket_offsets, ident, len(identity_of), max_compare, 1, 0, empty, empty, empty)
+    total = _candidates_kernel()(members, bucket_offsets, ident, n_ident, max_compare, 1, 0, empty, empty, empty)
     n_parts = max(1, -(-total // CANDIDATE_CHUNK))
     edges = []
+    strings = functools.cache(lambda: forms.to_pylist() if isinstance(forms, pa.Array) else forms)
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, forms, len(forms), count, first, offsets, codes, threshold, tally)
+        edges += _verify(i, j, same, strings, len(forms), count, first, offsets, codes, threshold, tally)
     return sorted(edges)
 
 
-def _verify(i, j, same, forms, n, count, first, offsets, codes, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, strings, n, count, first, offsets, codes, threshold, tally) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
     partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
@@ -751,6 +899,7 @@ def _verify(i, j, same, forms, n, count, first, offsets, codes, threshold, tally
     np.maximum.at(best, pair_id, sims)
     above = np.flatnonzero(best >= threshold)
     tally["above_threshold"] += int(above.size)
+    forms = strings() if above.size else []
     for p in above.tolist():
         a, b = int(i[p]), int(j[p])
         if verdict(forms[a], forms[b]):

@@ -134,7 +134,7 @@ class BucketEdgesFn(beam.DoFn):
         # by uid inside each bucket; np.unique sorts the distinct uids).
         uids, number = np.unique(table["uid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
         first = np.unique(number, return_index=True)[1]
-        forms = table["form"].take(pa.array(first)).to_pylist()
+        forms = table["form"].take(pa.array(first)).combine_chunks()
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self.buckets.inc(len(lengths))
         c = self.config

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from curate.ops import minhash, textdup
@@ -189,6 +190,39 @@ def test_char_shingle_hashes_are_datasketch_values_of_the_decoded_shingles():
     assert textdup.char_shingle_hashes(distinct).tolist() == got  # from the cache
 
 
+@pytest.mark.parametrize("unit, ngram", [("char", 3), ("char", 2), ("char", 1), ("word", 1)])
+def test_text_codes_are_the_keys_shingle_sets(unit, ngram):
+    """Verification's key rows and identities from the tokenized forms (compiled, over the
+    forms' bytes, for character shingles) against the slow reference: each text's
+    ``lsh_keys`` shingled by ``minhash.shingles``; two texts have one identity exactly when
+    their keys' shingle sets are equal as multisets, also when every text's hash collides.
+    Forms given as a list, as Arrow string and large-string arrays, and as an array slice."""
+    texts = CODE_TEXTS + _sample_or_generated(1500) + [
+        None, "", "|||", "fox red", "red fox", "Red, fox!", "red fox | Shutterstock", "Shutterstock | red fox",
+        "a b | c", "the of | of", "of | the", "x :: y / z", "z / y :: x", "caf\u00e9 \u2014 men's", "🙂 | 𝔘 tower",
+    ]
+    texts += [t + " | Shutterstock" for t in CODE_TEXTS] + texts[:40]  # repeats: shared identities
+    forms = [textdup.tokenized(t) for t in texts]
+    key_sets = [[frozenset(minhash.shingles(k, ngram, unit)) for k in textdup.lsh_keys(t)] for t in texts]
+    want = [tuple(sorted(tuple(sorted(s)) for s in ks)) for ks in key_sets]
+    shifted = pa.array(["unused"] + forms, pa.string()).slice(1)
+    for given in (forms, pa.array(forms, pa.string()), pa.array(forms, pa.large_string()), shifted):
+        count, first, offsets, codes, ident = textdup.text_codes(given, ngram, unit)
+        assert count.tolist() == [len(ks) for ks in key_sets]
+        code_of: dict = {}
+        for m, ks in enumerate(key_sets):
+            for t, shingle_set in enumerate(ks):
+                row = codes[offsets[first[m] + t] : offsets[first[m] + t + 1]]
+                assert row.tolist() == sorted(set(row.tolist())) and len(row) == len(shingle_set)
+                assert code_of.setdefault(shingle_set, row.tobytes()) == row.tobytes()
+        assert len(set(code_of.values())) == len(code_of)  # different sets, different codes
+        collided = textdup.identities(count, first, offsets, codes, np.zeros(len(texts), np.uint64))
+        for got in (ident, collided):
+            pairs = {(want[m], int(got[m])) for m in range(len(texts))}
+            assert len(pairs) == len(set(want)) == len({g for _, g in pairs})
+    assert len(set(want)) < len(texts) - 40 and ident[texts.index("fox red")] == ident[texts.index("red fox")]
+
+
 def _sample_or_generated(n):
     import sys
 
@@ -232,12 +266,13 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
     assert counts == {"candidates": len(candidates), "same_keys": sum(s for *_, s in candidates),
                       "above_threshold": len(above), "edges": len(want)}
     assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > (5000 if unit == "char" else 2000)
-    # The per-process caches (text_parts, verdict, key_codes) hold every text and pair now: a
+    # The per-process caches (text_parts, verdict) hold every text and pair now: a
     # second call, served from them, and one after they are emptied, give the same edges.
     assert textdup.verdict.cache_info().currsize == len(above)
     assert textdup.partition_edges(buckets, forms, 0.25, ngram, unit, 64) == got
     textdup.clear_caches()
     assert textdup.partition_edges(list(reversed(buckets)), forms, 0.25, ngram, unit, 64) == got
+    assert textdup.partition_edges(buckets, pa.array(forms, pa.string()), 0.25, ngram, unit, 64) == got  # as the stage gives them
 
 
 def test_tokenized_form_gives_back_the_segments():
