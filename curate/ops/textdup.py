@@ -765,51 +765,22 @@ def identities(count: np.ndarray, first: np.ndarray, offsets: np.ndarray, codes:
 
 @functools.cache
 def _identity_kernels():
-    """Compiled parts of ``identities``."""
+    """Compiled parts of ``identities`` (self-contained loops: numba caches a function on disk
+    only when it calls no other compiled function defined here)."""
     from types import SimpleNamespace
 
-    from numba import njit
-
     from curate.ops.minhash import compiled
-
-    @njit(cache=True)
-    def run_hash(offsets, codes, r):
-        h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(offsets[r + 1] - offsets[r])
-        for x in range(offsets[r], offsets[r + 1]):
-            h = (h ^ codes[x]) * np.uint64(0xBF58476D1CE4E5B9)
-            h ^= h >> np.uint64(31)
-        return h
-
-    @njit(cache=True)
-    def run_equal(offsets, codes, r, q):
-        if offsets[r + 1] - offsets[r] != offsets[q + 1] - offsets[q]:
-            return False
-        for x in range(offsets[r + 1] - offsets[r]):
-            if codes[offsets[r] + x] != codes[offsets[q] + x]:
-                return False
-        return True
-
-    @njit(cache=True)
-    def same_rows(count, first, offsets, codes, a, b):
-        if count[a] != count[b]:
-            return False
-        used = np.zeros(count[b], np.bool_)
-        for r in range(first[a], first[a] + count[a]):
-            found = False
-            for t in range(count[b]):
-                if not used[t] and run_equal(offsets, codes, r, first[b] + t):
-                    used[t] = True
-                    found = True
-                    break
-            if not found:
-                return False
-        return True
 
     def text_hashes(count, first, offsets, codes, hashes):
         for m in range(count.size):
             hs = np.empty(count[m], np.uint64)
             for t in range(count[m]):
-                hs[t] = run_hash(offsets, codes, first[m] + t)
+                r = first[m] + t
+                h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(offsets[r + 1] - offsets[r])
+                for x in range(offsets[r], offsets[r + 1]):
+                    h = (h ^ codes[x]) * np.uint64(0xBF58476D1CE4E5B9)
+                    h ^= h >> np.uint64(31)
+                hs[t] = h
             hs.sort()
             h = np.uint64(count[m])
             for t in range(count[m]):
@@ -829,16 +800,40 @@ def _identity_kernels():
                 e += 1
             n_reps = 0  # the group's distinct texts so far
             for x in range(g, e):
-                m = order[x]
-                ident[m] = -1
+                a = order[x]
+                ident[a] = -1
                 for t in range(n_reps):
-                    if same_rows(count, first, offsets, codes, m, reps[t]):
-                        ident[m] = ident[reps[t]]
+                    b = reps[t]
+                    if count[a] != count[b]:
+                        continue
+                    # rows of a and b equal as multisets: each row of a matches an unused row of b
+                    used = np.zeros(count[b], np.bool_)
+                    all_found = True
+                    for r in range(first[a], first[a] + count[a]):
+                        found = False
+                        for u in range(count[b]):
+                            q = first[b] + u
+                            if used[u] or offsets[r + 1] - offsets[r] != offsets[q + 1] - offsets[q]:
+                                continue
+                            equal = True
+                            for y in range(offsets[r + 1] - offsets[r]):
+                                if codes[offsets[r] + y] != codes[offsets[q] + y]:
+                                    equal = False
+                                    break
+                            if equal:
+                                used[u] = True
+                                found = True
+                                break
+                        if not found:
+                            all_found = False
+                            break
+                    if all_found:
+                        ident[a] = ident[b]
                         break
-                if ident[m] < 0:
-                    ident[m] = next_ident
+                if ident[a] < 0:
+                    ident[a] = next_ident
                     next_ident += 1
-                    reps[n_reps] = m
+                    reps[n_reps] = a
                     n_reps += 1
             g = e
 
