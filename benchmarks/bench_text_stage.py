@@ -54,6 +54,19 @@ def write_pairs(texts, folder: Path):
         )
 
 
+def cluster_fingerprint(output: Path) -> dict:
+    """The kept pairs' near-duplicate clusters (``text_cluster`` of every pair in a cluster of
+    two or more), counted and hashed: two runs with the same figures found the same clusters."""
+    import hashlib
+
+    kept = pq.read_table(output / "kept", columns=["uid", "text_cluster", "text_cluster_size"])
+    rows = sorted(
+        (u, c) for u, c, n in zip(*(kept[k].to_pylist() for k in ("uid", "text_cluster", "text_cluster_size")), strict=True) if n > 1
+    )
+    digest = hashlib.sha256("\n".join(f"{u}\t{c}" for u, c in rows).encode()).hexdigest()
+    return {"clusters": len({c for _, c in rows}), "pairs_in_clusters": len(rows), "sha256": digest}
+
+
 def bare_rate(texts, entries) -> float:
     lid, matcher = tf.language_identifier(cfg.FilterConfig().language_model), tf.Matcher(entries)
     c = cfg.DedupTextConfig()
@@ -102,6 +115,7 @@ def main():
         t = time.perf_counter()
         stats = pipeline.run(config, args)
         wall = time.perf_counter() - t
+        clusters = cluster_fingerprint(tmp / "out")
     for s in stats["stages"]:
         print(f"  {s['stage']:>10}: in {s['in']:,} kept {s['kept']:,} removed {s['removed_by_reason']}")
     rate = a.pairs / wall
@@ -109,6 +123,7 @@ def main():
     print(f"pipeline ({a.workers} workers): {wall:.0f} s, {rate:,.0f} pairs/s, {rate / a.workers:,.0f} pairs/s per core")
     print(f"ratio pipeline / bare single-core kernels: {rate / bare:.2f} (ideal ~{a.workers})")
     print(f"peak RSS: driver {self_mb:.0f} MB, largest worker process {child_mb:.0f} MB")
+    print(f"text clusters of kept pairs: {clusters['clusters']:,} of {clusters['pairs_in_clusters']:,} pairs; sha256 {clusters['sha256'][:16]}")
     if a.output:
         Path(a.output).write_text(json.dumps({
             "command": "python benchmarks/bench_text_stage.py " + " ".join(sys.argv[1:]),
@@ -119,6 +134,7 @@ def main():
             "wall_s": round(wall, 1), "pairs_per_s": round(rate, 1),
             "peak_rss_mb": {"driver": round(self_mb), "largest_worker": round(child_mb)},
             "stages": [{k: s[k] for k in ("stage", "in", "kept", "removed_by_reason")} for s in stats["stages"]],
+            "text_clusters": clusters,
         }, indent=1) + "\n")
 
 

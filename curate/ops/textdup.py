@@ -852,6 +852,8 @@ def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
 
 def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
+    if members.size and not 0 <= members.min() <= members.max() < len(forms):
+        raise ValueError(f"bucket members must be text numbers in [0, {len(forms)}): got {members.min()}..{members.max()}")
     count, first, offsets, codes, ident = text_codes(forms, ngram, unit)
     n_ident = int(ident.max()) + 1 if ident.size else 0
     empty = np.zeros(0, np.int64)

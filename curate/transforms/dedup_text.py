@@ -22,6 +22,7 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from curate import schema
@@ -115,33 +116,41 @@ class BucketEdgesFn(beam.DoFn):
     def process(self, item):
         _, pieces = item
         table = pa.concat_tables(read_pieces(pieces))
-        table = table.sort_by([("band_key", "ascending"), ("uid", "ascending")])
-        keys = table["band_key"].to_numpy()
-        if keys.size < 2:
+        if table.num_rows < 2:
             return
+        # Texts numbered in uid order: the distinct uids (dictionary-encoded), sorted; rows
+        # then sorted by (band key, text number) as two integer arrays, the strings never
+        # sorted row by row.
+        encoded = pc.dictionary_encode(table["uid"].combine_chunks())
+        uids = encoded.dictionary.to_numpy(zero_copy_only=False)
+        rank = np.empty(uids.size, np.int64)
+        by_uid = np.argsort(uids, kind="stable")
+        rank[by_uid] = np.arange(uids.size)
+        number = rank[encoded.indices.to_numpy()]
+        keys = table["band_key"].to_numpy()
+        order = np.lexsort((number, keys))
+        keys, number = keys[order], number[order]
         boundaries = np.flatnonzero(np.diff(keys)) + 1
         starts = np.concatenate(([0], boundaries))
         ends = np.concatenate((boundaries, [keys.size]))
         multi = (ends - starts) > 1
         if not multi.any():
             return
-        # Only rows of buckets with several members become Python objects.
+        # Only the texts of buckets with several members are verified, numbered afresh in
+        # uid order; a text's form is taken from one of its rows.
         starts, ends = starts[multi], ends[multi]
         lengths = ends - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        table = table.take(pa.array(rows))
-        # Buckets as runs of text numbers, texts numbered in uid order (the table is sorted
-        # by uid inside each bucket; np.unique sorts the distinct uids).
-        uids, number = np.unique(table["uid"].to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
-        first = np.unique(number, return_index=True)[1]
-        forms = table["form"].take(pa.array(first)).combine_chunks()
+        used, first, members = np.unique(number[rows], return_index=True, return_inverse=True)
+        forms = table["form"].take(pa.array(order[rows[first]])).combine_chunks()
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self.buckets.inc(len(lengths))
         c = self.config
-        edges = textdup.partition_edges((number.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare)
+        edges = textdup.partition_edges((members.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare)
         self.edges.inc(len(edges))
+        names = uids[by_uid[used]]
         for i, j in edges:
-            yield str(uids[i]), str(uids[j])
+            yield str(names[i]), str(names[j])
 
 
 def _by_root(label):
