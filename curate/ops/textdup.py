@@ -192,32 +192,13 @@ def is_typo(a: str, b: str) -> bool:
     )
 
 
-def _typo_able(words) -> list[str]:
-    return [w for w in words if len(w) >= MIN_TYPO_CHARS - 1 and w.isalpha()]
-
-
-def _by_length(words: list[str]) -> dict[int, list[str]]:
-    """Typo-able words by length (a typo changes the length by at most one)."""
-    out: dict[int, list[str]] = {}
-    for w in words:
-        out.setdefault(len(w), []).append(w)
-    return out
-
-
-def _has_partner(x: str, other: dict[int, list[str]]) -> bool:
+def _partnered(x: str, other: set[str]) -> bool:
+    """Whether token x has a typo partner among the other text's tokens (a typo may also turn
+    a function word into a non-word: "froom" pairs with "from"). Only a typo-able token can
+    have one, and only with a token of about its length: both are checked before
+    ``is_typo``."""
     n = len(x)
-    return any(is_typo(x, y) for m in (n - 1, n, n + 1) for y in other.get(m, ()))
-
-
-def _left(only: set[str], other: dict[int, list[str]]) -> set[str]:
-    """Tokens of `only` with no typo partner among `other` (the other text's typo-able
-    tokens by length; a typo may also turn a function word into a non-word: "froom" pairs
-    with "from")."""
-    return {x for x in only if not _has_partner(x, other)}
-
-
-def _has_left(only: set[str], other: dict[int, list[str]]) -> bool:
-    return any(not _has_partner(x, other) for x in only)
+    return n >= MIN_TYPO_CHARS - 1 and x.isalpha() and any(abs(len(y) - n) <= 1 and is_typo(x, y) for y in other)
 
 
 def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
@@ -229,22 +210,22 @@ def near_duplicate_segments(segs_a: list[list[str]], segs_b: list[list[str]]) ->
     """``near_duplicate`` of two texts given as their ``segments``."""
     if not segs_a or not segs_b:
         return False
-    all_a = [t for s in segs_a for t in s]
-    all_b = [t for s in segs_b for t in s]
-    ca, cb = set(content(all_a)), set(content(all_b))
+    set_a = {t for s in segs_a for t in s}
+    set_b = {t for s in segs_b for t in s}
+    ca, cb = set_a - STOPWORDS, set_b - STOPWORDS
     if not ca or not cb:  # only function words: compare them all
-        ca, cb = set(all_a), set(all_b)
+        ca, cb = set_a, set_b
     if ca == cb:
         return True
     # Content tokens of one side with no equal or typo partner on the other side.
     only_a, only_b = ca - cb, cb - ca
-    typo_a, typo_b = _by_length(_typo_able(sorted(set(all_a)))), _by_length(_typo_able(sorted(set(all_b))))
-    if _has_left(only_a, typo_b) and _has_left(only_b, typo_a):
+    if any(not _partnered(x, set_b) for x in only_a) and any(not _partnered(x, set_a) for x in only_b):
         return False  # a substitution: left over on both sides
-    left_a, left_b = _left(only_a, typo_b), _left(only_b, typo_a)
+    left_a = {x for x in only_a if not _partnered(x, set_b)}
+    left_b = {x for x in only_b if not _partnered(x, set_a)}
     if not left_a and not left_b:
         return True
-    left, segs, other = (left_a, segs_a, set(all_b)) if left_a else (left_b, segs_b, set(all_a))
+    left, segs, other = (left_a, segs_a, set_b) if left_a else (left_b, segs_b, set_a)
     if len(segs) < 2:
         return False
     # Leftovers must lie in trailing segments that are wholly new to the other text (an
