@@ -79,19 +79,23 @@ class SignBatchFn(PartitionedTablesFn):
         sig = textdup.key_signatures(keys, c.ngram, c.unit, c.num_perm, c.minhash_seed)
         self.signed.inc(len(owner))
         keys = ops.band_keys(sig, c.bands, c.rows)  # (n keys, bands)
-        rows = np.repeat(np.asarray(owner, dtype=np.int64), c.bands)
         flat_keys = keys.reshape(-1)
-        band_table = pa.table(
-            {
-                "band_key": pa.array(flat_keys, pa.uint64()),
-                "uid": table["uid"].take(pa.array(rows)),
-                "form": pa.array(forms, pa.string()).take(pa.array(rows)),
-            }
-        )
+        text_of = np.repeat(np.asarray(owner, dtype=np.int64), c.bands)  # band row -> text row
         # `bands` band rows per pair: bands x the pair partitions keeps each about
-        # rows_per_partition rows.
-        parts = (flat_keys % np.uint64(num_partitions * c.bands)).astype(np.int64)
-        yield from schema.split_by_key(band_table, parts)
+        # rows_per_partition rows. Each partition's piece is taken from the batch's own columns
+        # (a text's uid and form copied once per band row it has there).
+        parts = flat_keys % np.uint64(num_partitions * c.bands)
+        order = np.argsort(parts.astype(np.uint16) if num_partitions * c.bands <= 1 << 16 else parts, kind="stable")
+        parts = parts[order]
+        bounds = np.flatnonzero(parts[1:] != parts[:-1]) + 1
+        uid = table["uid"].combine_chunks()
+        form = pa.array(forms, pa.string())
+        for a, e in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [parts.size])).tolist(), strict=True):
+            rows = order[a:e]
+            texts_here = pa.array(text_of[rows])
+            yield int(parts[a]), pa.table(
+                {"band_key": pa.array(flat_keys[rows], pa.uint64()), "uid": uid.take(texts_here), "form": form.take(texts_here)}
+            )
 
 
 def check_signed(total: int, signed: int) -> None:
