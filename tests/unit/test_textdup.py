@@ -375,22 +375,34 @@ def test_distinct_pairs_keeps_the_first_of_each_pair_as_np_unique_finds_them():
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.25, 0.3, 1 / 3, 0.5, 0.9, 1.0])
-def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwise(threshold):
-    """The compiled Jaccard stops merging once a pair cannot reach the threshold: every pair
-    at or above it (exact fractions included, e.g. 2/8 at 0.25) gets its exact Jaccard, every
-    pair below it a number below it, so `best >= threshold` decides as the exact value would."""
+@pytest.mark.parametrize("universe", [40, 1 << 62])
+def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwise(threshold, universe):
+    """The compiled Jaccard skips a pair whose mask bound cannot reach the threshold and stops
+    merging once a pair cannot reach it: every pair at or above it (exact fractions included,
+    e.g. 2/8 at 0.25) gets its exact Jaccard, every pair below it a number below it, so
+    `best >= threshold` decides as the exact value would. Small codes (few mask collisions)
+    and codes drawn from 2^62 values in sets of up to 120 (masks of 512 bits fill up)."""
     rng = np.random.default_rng(int(threshold * 1000))
-    sets = [np.unique(rng.integers(0, 40, rng.integers(0, 30))) for _ in range(400)]
+    if universe == 40:
+        sets = [np.unique(rng.integers(0, 40, rng.integers(0, 30))) for _ in range(400)]
+    else:  # overlapping draws from a shared pool: pairs at every similarity
+        pool = rng.integers(0, universe, 300, dtype=np.uint64)
+        sets = [np.unique(rng.choice(pool[: rng.integers(1, 300)], rng.integers(1, 120))) for _ in range(400)]
     sets += [np.arange(2), np.arange(8), np.arange(4), np.arange(1, 5), np.arange(3), np.arange(6)]
     offsets = np.concatenate(([0], np.cumsum([s.size for s in sets]))).astype(np.int64)
     codes = np.concatenate(sets).astype(np.uint64)
     a, b = np.triu_indices(len(sets), 1)
     a, b = a.astype(np.int64), b.astype(np.int64)
-    out = np.empty(a.size, np.float64)
-    textdup._jaccard_kernel()(offsets, codes, a, b, float(threshold), out)
+    out, merged_all = np.empty(a.size, np.float64), np.empty(a.size, np.float64)
+    textdup._jaccard_kernel()(offsets, codes, textdup.key_masks(offsets, codes), a, b, float(threshold), out)
+    no_bound = np.zeros((len(sets), textdup.MASK_WORDS), np.uint64)  # empty masks bound nothing
+    textdup._jaccard_kernel()(offsets, codes, no_bound, a, b, float(threshold), merged_all)
     exact = np.array([len(set(sets[x]) & set(sets[y])) / u if (u := len(set(sets[x]) | set(sets[y]))) else 0.0
                       for x, y in zip(a.tolist(), b.tolist(), strict=True)])
     at_or_above = exact >= threshold
-    assert np.array_equal(out[at_or_above], exact[at_or_above])
-    assert np.all(out[~at_or_above] < threshold) and np.all(out[~at_or_above] <= exact[~at_or_above])
+    for got in (out, merged_all):
+        assert np.array_equal(got[at_or_above], exact[at_or_above])
+        assert np.all(got[~at_or_above] < threshold) and np.all(got[~at_or_above] <= exact[~at_or_above])
     assert 0 < at_or_above.sum() < a.size or threshold in (0.0, 1.0)
+    if 0 < threshold < 1:  # the bound skipped pairs the merge would have counted
+        assert ((out == 0) & (merged_all > 0)).sum() > a.size // 50
