@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -287,14 +288,16 @@ def _utf8_ranges(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return data, offsets[:-1], offsets[1:]
 
 
-def _utf8_char_codes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, ngram: int):
-    """``_char_codes`` of the keys data[starts[k]:ends[k]] (UTF-8, already normalized)."""
+def _utf8_char_codes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, ngram: int, ordered: bool = True):
+    """``_char_codes`` of the keys data[starts[k]:ends[k]] (UTF-8, already normalized). With
+    `ordered` False each key's distinct codes are left in first-seen order (found with a hash
+    set: sorting them was most of the cost, and verification sorts only the keys it merges)."""
     starts = np.ascontiguousarray(starts, np.int64)
     ends = np.ascontiguousarray(ends, np.int64)
     offsets = np.zeros(starts.size + 1, np.int64)
     # a key has at most as many shingles as code points, at most as many as bytes
     codes = np.empty(int((ends - starts).sum()), np.uint64)
-    n = _char_codes_kernel()(data, starts, ends, ngram, offsets, codes)
+    n = _char_codes_kernel()(data, starts, ends, ngram, ordered, offsets, codes)
     return offsets, codes[:n]
 
 
@@ -302,13 +305,21 @@ def _utf8_char_codes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, ngr
 def _char_codes_kernel():
     """Compiled: for each key (UTF-8 bytes data[starts[k]:ends[k]]), its code points decoded,
     packed into shingle codes (every window of `ngram`; a key shorter than that is one
-    shingle, itself), sorted and made distinct into codes[offsets[k]:offsets[k + 1]]."""
+    shingle, itself), made distinct into codes[offsets[k]:offsets[k + 1]]: sorted if
+    `ordered`, else in first-seen order (an open-addressing hash set, its slots stamped with
+    the key that filled them, so it is never cleared)."""
 
-    def char_codes(data, starts, ends, ngram, offsets, codes):
+    def char_codes(data, starts, ends, ngram, ordered, offsets, codes):
         longest = 0
         for k in range(starts.size):
             longest = max(longest, ends[k] - starts[k])
         cps = np.empty(longest, np.uint64)
+        size = 16
+        while size < 2 * longest:
+            size *= 2
+        shift = np.uint64(64 - int(np.log2(size)))
+        slot_code = np.empty(size, np.uint64)
+        slot_key = np.full(size, -1, np.int64)
         w = 0
         for k in range(starts.size):
             n = 0
@@ -335,6 +346,23 @@ def _char_codes_kernel():
                 continue
             width = min(n, ngram)
             windows = max(n - ngram + 1, 1)
+            if not ordered:
+                distinct = 0
+                for t in range(windows):
+                    code = np.uint64(0)
+                    for i in range(width):
+                        code = (code << np.uint64(21)) | cps[t + i]
+                    h = (code * np.uint64(0x9E3779B97F4A7C15)) >> shift
+                    while slot_key[h] == k and slot_code[h] != code:
+                        h = (h + np.uint64(1)) & np.uint64(size - 1)
+                    if slot_key[h] != k:
+                        slot_key[h] = k
+                        slot_code[h] = code
+                        codes[w + distinct] = code
+                        distinct += 1
+                w += distinct
+                offsets[k + 1] = w
+                continue
             for t in range(windows):
                 code = np.uint64(0)
                 for i in range(width):
@@ -462,7 +490,7 @@ def key_masks(offsets: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _jaccard_kernel():
-    def pair_jaccard(offsets, codes, masks, a, b, threshold, out):
+    def pair_jaccard(offsets, codes, ordered, masks, a, b, threshold, out):
         m1, m2, m4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
         h01 = np.uint64(0x0101010101010101)
         for p in range(a.size):
@@ -489,6 +517,10 @@ def _jaccard_kernel():
             if min((xe - x) - np.int64(only_a), (ye - y) - np.int64(only_b)) < need:
                 out[p] = 0.0  # below the threshold whatever the merge would count
                 continue
+            for r in (a[p], b[p]):  # the merge needs both rows sorted
+                if not ordered[r]:
+                    codes[offsets[r] : offsets[r + 1]].sort()
+                    ordered[r] = True
             inter = 0
             while x < xe and y < ye:
                 if inter + min(xe - x, ye - y) < need:
@@ -673,12 +705,12 @@ def partition_edges(
 
 # A text's band rows land in many partitions of a worker (one per band key it shares with
 # another text: ~15 on the generated benchmark pool), and a similar pair shares many bands, so
-# the same pair reaches the rule in many partitions (~13 at 50K pairs). The rule's verdict and
-# a several-segment text's keys are pure functions of the texts, so each worker process keeps
-# the latest (bounded: the memory of a worker does not grow with the pool). Shingle codes are
-# not kept: ``text_codes`` computes a partition's in one compiled pass over the forms' bytes,
-# for less than a cache lookup cost (at 1M pairs a worker's cache held few of the texts a
-# partition brought, and filling it was half of verification).
+# the same pair reaches the rule in many partitions (~13 at 50K pairs). The rule's verdict is a
+# pure function of the two texts, so each worker process keeps the latest (bounded: the memory
+# of a worker does not grow with the pool). Keys and shingle codes are not kept:
+# ``text_codes`` computes a partition's in compiled passes over the forms' bytes, for less than
+# a cache lookup cost (at 1M pairs a worker's cache held few of the texts a partition brought,
+# and filling it was half of verification). ``text_parts`` (keys for word shingles) is cached.
 TEXT_CACHE = 1 << 17  # texts (tokenized forms) in text_parts
 VERDICT_CACHE = 1 << 16  # text pairs that reached the rule: its verdict
 
@@ -707,16 +739,28 @@ def clear_caches() -> None:
     _HASHES[:] = [_HASHES[0][:0], _HASHES[1][:0]]
 
 
-def text_codes(forms: list[str | None] | pa.Array, ngram: int, unit: str) -> tuple[np.ndarray, ...]:
-    """The shingle sets of each text's LSH keys, texts given in their ``tokenized`` forms (a
-    list or an Arrow string array), as (count, first, offsets, codes, ident): text m's keys are
-    rows first[m] .. first[m] + count[m] - 1, row r's shingle set the sorted distinct integers
-    codes[offsets[r]:offsets[r + 1]] (``shingle_codes``); ident[m] numbers the texts by
-    identity, equal for two texts exactly when their keys have the same shingle sets (as
-    multisets of sets: verification takes the best pair of keys, so their order does not
-    matter). Character shingles (n <= 3): a one-segment text's key is a slice of its form's
-    bytes, found and shingled in compiled code; the keys of a text of several segments come
-    from ``text_parts``. Other shingles are numbered per call (``shingle_codes``)."""
+class KeyRows(NamedTuple):
+    """``text_codes``: text m's keys are rows first[m] .. first[m] + count[m] - 1; row r's
+    shingle set is the distinct integers codes[offsets[r]:offsets[r + 1]] (``shingle_codes``),
+    sorted where ordered[r] (the compiled loops sort a row in place, and mark it, when they
+    first need it sorted); ident[m] numbers the texts by identity, equal for two texts
+    exactly when their keys have the same shingle sets (as multisets of sets: verification
+    takes the best pair of keys, so their order does not matter)."""
+
+    count: np.ndarray
+    first: np.ndarray
+    offsets: np.ndarray
+    codes: np.ndarray
+    ordered: np.ndarray
+    ident: np.ndarray
+
+
+def text_codes(forms: list[str | None] | pa.Array, ngram: int, unit: str) -> KeyRows:
+    """The shingle sets of each text's LSH keys and the texts' identities (``KeyRows``), texts
+    given in their ``tokenized`` forms (a list or an Arrow string array). Character shingles
+    (n <= 3): keys are found in the forms' bytes (a one-segment text's is a slice of its form;
+    ``several_segment_keys``) and shingled in compiled code, rows left unsorted. Other
+    shingles are numbered per call (``shingle_codes``)."""
     strings = forms if isinstance(forms, pa.Array) else pa.array(forms, pa.large_string())
     n = len(strings)
     if unit == "char" and ngram <= 3:
@@ -727,26 +771,170 @@ def text_codes(forms: list[str | None] | pa.Array, ngram: int, unit: str) -> tup
         _form_keys_kernel()(data, starts, ends, key_start, key_end, several)
         count[key_start == key_end] = 0
         several = np.flatnonzero(several)
-        keys_of = [text_parts(f)[1] for f in strings.take(pa.array(several)).to_pylist()] if several.size else []
-        count[several] = [len(k) for k in keys_of]
+        extra, extra_s, extra_e, extra_count = several_segment_keys(data, starts[several], ends[several])
+        count[several] = extra_count
         first = np.cumsum(count) - count
         rows_s, rows_e = np.zeros(int(count.sum()), np.int64), np.zeros(int(count.sum()), np.int64)
-        one = np.flatnonzero(count == 1)
-        one = one[~np.isin(one, several)]
-        rows_s[first[one]], rows_e[first[one]] = key_start[one], key_end[one]
-        if keys_of:
-            extra = pa.array([k for ks in keys_of for k in ks], pa.large_string())
-            extra_data, extra_s, extra_e = _utf8_ranges(extra)
-            rows = np.concatenate([np.arange(f, f + c) for f, c in zip(first[several].tolist(), count[several].tolist(), strict=True)])
-            rows_s[rows], rows_e[rows] = extra_s + data.size, extra_e + data.size
-            data = np.concatenate((data, extra_data))
-        offsets, codes = _utf8_char_codes(data, rows_s, rows_e, ngram)
+        single = count == 1
+        single[several] = False
+        rows_s[first[single]], rows_e[first[single]] = key_start[single], key_end[single]
+        for k in range(2):  # a several-segment text's k-th key
+            has = extra_count > k
+            rows_s[first[several[has]] + k] = extra_s[2 * np.flatnonzero(has) + k] + data.size
+            rows_e[first[several[has]] + k] = extra_e[2 * np.flatnonzero(has) + k] + data.size
+        data = np.concatenate((data, extra)) if several.size else data
+        offsets, codes = _utf8_char_codes(data, rows_s, rows_e, ngram, ordered=False)
+        ordered = np.zeros(offsets.size - 1, np.bool_)
     else:
         keys_of = [keys_of_tokenized(f) for f in strings.to_pylist()]
         count = np.fromiter(map(len, keys_of), np.int64, n)
         first = np.cumsum(count) - count
         offsets, codes = shingle_codes([k for ks in keys_of for k in ks], ngram, unit)
-    return count, first, offsets, codes, identities(count, first, offsets, codes)
+        ordered = np.ones(offsets.size - 1, np.bool_)
+    return KeyRows(count, first, offsets, codes, ordered, identities(count, first, offsets, codes, ordered))
+
+
+def several_segment_keys(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``lsh_keys`` of texts of several segments given as tokenized forms (UTF-8 bytes
+    data[starts[t]:ends[t]]), in compiled code: (bytes, key_start, key_end, count), text t's
+    keys being bytes[key_start[2t + k]:key_end[2t + k]] for k < count[t]. The whole text's key
+    merges the segments' sorted content words (their function words where no segment has
+    any), the first segment's is its content words (else its function words) as they stand
+    in the form, kept when it differs from the first."""
+    starts = np.ascontiguousarray(starts, np.int64)
+    ends = np.ascontiguousarray(ends, np.int64)
+    out = np.empty(int(2 * (ends - starts).sum()), np.uint8)
+    key_start, key_end = np.zeros(2 * starts.size, np.int64), np.zeros(2 * starts.size, np.int64)
+    count = np.zeros(starts.size, np.int64)
+    _several_keys_kernel()(data, starts, ends, out, key_start, key_end, count)
+    return out, key_start, key_end, count
+
+
+@functools.cache
+def _several_keys_kernel():
+    """Compiled ``several_segment_keys``."""
+
+    def several_keys(data, starts, ends, out, key_start, key_end, count):
+        w = 0
+        for t in range(starts.size):
+            s, e = starts[t], ends[t]
+            # the form's words: byte ranges, segment, content (before the segment's 0x1E) or not
+            n_words = 0  # an upper bound: the bytes that start a word
+            for x in range(s, e):
+                if data[x] != 0x20 and data[x] != 0x1E and data[x] != 0x1F:
+                    if x == s or data[x - 1] == 0x20 or data[x - 1] == 0x1E or data[x - 1] == 0x1F:
+                        n_words += 1
+            ws, we = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+            seg, content = np.empty(n_words, np.int64), np.empty(n_words, np.bool_)
+            n, segment, in_content, any_content = 0, 0, True, False
+            x = s
+            while x < e:
+                c = data[x]
+                if c == 0x1F:
+                    segment += 1
+                    in_content = True
+                    x += 1
+                elif c == 0x1E:
+                    in_content = False
+                    x += 1
+                elif c == 0x20:
+                    x += 1
+                else:
+                    y = x
+                    while y < e and data[y] != 0x20 and data[y] != 0x1E and data[y] != 0x1F:
+                        y += 1
+                    ws[n], we[n], seg[n], content[n] = x, y, segment, in_content
+                    any_content |= in_content
+                    n += 1
+                    x = y
+            # the whole text's words: each segment's chosen words are sorted and distinct in
+            # the form; merged one segment at a time into `cur` (distinct, sorted by bytes)
+            cur_s, cur_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+            tmp_s, tmp_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+            n_cur = 0
+            a = 0
+            while a < n:
+                b = a
+                while b < n and seg[b] == seg[a]:
+                    b += 1
+                i, j, m = 0, a, 0
+                while i < n_cur or j < b:
+                    if j < b and content[j] != any_content:
+                        j += 1
+                        continue
+                    order = 0  # cur[i] vs word j: -1 less, 0 equal, 1 greater
+                    if i >= n_cur:
+                        order = 1
+                    elif j >= b:
+                        order = -1
+                    else:
+                        p, q = cur_s[i], ws[j]
+                        while p < cur_e[i] and q < we[j] and data[p] == data[q]:
+                            p += 1
+                            q += 1
+                        if p < cur_e[i] and q < we[j]:
+                            order = -1 if data[p] < data[q] else 1
+                        elif p < cur_e[i]:
+                            order = 1
+                        elif q < we[j]:
+                            order = -1
+                    if order <= 0:
+                        tmp_s[m], tmp_e[m] = cur_s[i], cur_e[i]
+                        i += 1
+                        if order == 0:
+                            j += 1
+                    else:
+                        tmp_s[m], tmp_e[m] = ws[j], we[j]
+                        j += 1
+                    m += 1
+                cur_s, tmp_s = tmp_s, cur_s
+                cur_e, tmp_e = tmp_e, cur_e
+                n_cur = m
+                a = b
+            key_start[2 * t] = w
+            for i in range(n_cur):
+                if i:
+                    out[w] = 0x20
+                    w += 1
+                for p in range(cur_s[i], cur_e[i]):
+                    out[w] = data[p]
+                    w += 1
+            key_end[2 * t] = w
+            count[t] = 1 if n_cur else 0
+            # the first segment's words: its content words, else its function words
+            first_content = False
+            for i in range(n):
+                if seg[i] == 0 and content[i]:
+                    first_content = True
+            key_start[2 * t + 1] = w
+            k = 0
+            same = True
+            for i in range(n):
+                if seg[i] != 0 or content[i] != first_content:
+                    continue
+                if k:
+                    out[w] = 0x20
+                    w += 1
+                if k >= n_cur or we[i] - ws[i] != cur_e[k] - cur_s[k]:
+                    same = False
+                else:
+                    for p in range(we[i] - ws[i]):
+                        if data[ws[i] + p] != data[cur_s[k] + p]:
+                            same = False
+                            break
+                for p in range(ws[i], we[i]):
+                    out[w] = data[p]
+                    w += 1
+                k += 1
+            key_end[2 * t + 1] = w
+            if k != n_cur:
+                same = False
+            if not same and k:
+                count[t] += 1
+
+    from curate.ops.minhash import compiled
+
+    return compiled(several_keys)
 
 
 @functools.cache
@@ -777,20 +965,21 @@ def _form_keys_kernel():
     return compiled(form_keys)
 
 
-def identities(count: np.ndarray, first: np.ndarray, offsets: np.ndarray, codes: np.ndarray,
+def identities(count: np.ndarray, first: np.ndarray, offsets: np.ndarray, codes: np.ndarray, ordered: np.ndarray,
                hashes: np.ndarray | None = None) -> np.ndarray:
-    """``text_codes``'s `ident` from its key rows: a text's hash combines its rows' hashes
-    (sorted, so their order does not count); texts are taken in hash order, and a text gets
-    the number of an earlier text of its hash whose rows are equal to its own as a multiset,
-    else a new number. `hashes` replaces the texts' hashes (tests: all equal, every text
-    collides)."""
+    """``text_codes``'s `ident` from its key rows (``KeyRows``; rows it compares are sorted in
+    place and marked in `ordered`): a row's hash does not depend on the order of its codes, a
+    text's combines its rows' hashes (sorted, so their order does not count either); texts are
+    taken in hash order, and a text gets the number of an earlier text of its hash whose rows
+    are equal to its own as a multiset, else a new number. `hashes` replaces the texts' hashes
+    (tests: all equal, every text collides)."""
     kernels = _identity_kernels()
     count, first, offsets = (np.ascontiguousarray(a, np.int64) for a in (count, first, offsets))
     if hashes is None:
         hashes = np.empty(count.size, np.uint64)
         kernels.text_hashes(count, first, offsets, codes, hashes)
     ident = np.empty(count.size, np.int64)
-    kernels.number(count, first, offsets, codes, np.ascontiguousarray(hashes, np.uint64), ident)
+    kernels.number(count, first, offsets, codes, ordered, np.ascontiguousarray(hashes, np.uint64), ident)
     return ident
 
 
@@ -807,11 +996,13 @@ def _identity_kernels():
             hs = np.empty(count[m], np.uint64)
             for t in range(count[m]):
                 r = first[m] + t
-                h = np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(offsets[r + 1] - offsets[r])
+                acc = np.uint64(offsets[r + 1] - offsets[r])  # a sum over the row: any order
                 for x in range(offsets[r], offsets[r + 1]):
-                    h = (h ^ codes[x]) * np.uint64(0xBF58476D1CE4E5B9)
-                    h ^= h >> np.uint64(31)
-                hs[t] = h
+                    z = codes[x] + np.uint64(0x9E3779B97F4A7C15)  # splitmix64 of the code
+                    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                    acc += z ^ (z >> np.uint64(31))
+                hs[t] = acc
             hs.sort()
             h = np.uint64(count[m])
             for t in range(count[m]):
@@ -819,7 +1010,7 @@ def _identity_kernels():
                 h ^= h >> np.uint64(29)
             hashes[m] = h
 
-    def number(count, first, offsets, codes, hashes, ident):
+    def number(count, first, offsets, codes, ordered, hashes, ident):
         n = count.size
         order = np.argsort(hashes, kind="mergesort")
         reps = np.empty(n, np.int64)
@@ -838,6 +1029,14 @@ def _identity_kernels():
                     if count[a] != count[b]:
                         continue
                     # rows of a and b equal as multisets: each row of a matches an unused row of b
+                    for r in range(first[a], first[a] + count[a]):
+                        if not ordered[r]:
+                            codes[offsets[r] : offsets[r + 1]].sort()
+                            ordered[r] = True
+                    for r in range(first[b], first[b] + count[b]):
+                        if not ordered[r]:
+                            codes[offsets[r] : offsets[r + 1]].sort()
+                            ordered[r] = True
                     used = np.zeros(count[b], np.bool_)
                     all_found = True
                     for r in range(first[a], first[a] + count[a]):
@@ -885,7 +1084,7 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
     if members.size and not 0 <= members.min() <= members.max() < len(forms):
         raise ValueError(f"bucket members must be text numbers in [0, {len(forms)}): got {members.min()}..{members.max()}")
-    count, first, offsets, codes, ident = text_codes(forms, ngram, unit)
+    count, first, offsets, codes, ordered, ident = text_codes(forms, ngram, unit)
     n_ident = int(ident.max()) + 1 if ident.size else 0
     empty = np.zeros(0, np.int64)
     total = _candidates_kernel()(members, bucket_offsets, ident, n_ident, max_compare, 1, 0, empty, empty, empty)
@@ -895,11 +1094,11 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     masks = key_masks(offsets, codes)
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, strings, len(forms), count, first, offsets, codes, masks, threshold, tally)
+        edges += _verify(i, j, same, strings, len(forms), count, first, offsets, codes, ordered, masks, threshold, tally)
     return sorted(edges)
 
 
-def _verify(i, j, same, strings, n, count, first, offsets, codes, masks, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, strings, n, count, first, offsets, codes, ordered, masks, threshold, tally) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
     partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
@@ -923,7 +1122,7 @@ def _verify(i, j, same, strings, n, count, first, offsets, codes, masks, thresho
     ka = first[i][pair_id] + k // nj[pair_id]
     kb = first[j][pair_id] + k % nj[pair_id]
     sims = np.empty(ka.size, np.float64)
-    _jaccard_kernel()(offsets, codes, masks, ka, kb, float(threshold), sims)
+    _jaccard_kernel()(offsets, codes, ordered, masks, ka, kb, float(threshold), sims)
     best = np.zeros(i.size, np.float64)
     np.maximum.at(best, pair_id, sims)
     above = np.flatnonzero(best >= threshold)

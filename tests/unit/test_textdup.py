@@ -207,16 +207,24 @@ def test_text_codes_are_the_keys_shingle_sets(unit, ngram):
     want = [tuple(sorted(tuple(sorted(s)) for s in ks)) for ks in key_sets]
     shifted = pa.array(["unused"] + forms, pa.string()).slice(1)
     for given in (forms, pa.array(forms, pa.string()), pa.array(forms, pa.large_string()), shifted):
-        count, first, offsets, codes, ident = textdup.text_codes(given, ngram, unit)
+        rows = textdup.text_codes(given, ngram, unit)
+        count, first, offsets, codes, ident = rows.count, rows.first, rows.offsets, rows.codes.copy(), rows.ident
         assert count.tolist() == [len(ks) for ks in key_sets]
         code_of: dict = {}
         for m, ks in enumerate(key_sets):
             for t, shingle_set in enumerate(ks):
-                row = codes[offsets[first[m] + t] : offsets[first[m] + t + 1]]
-                assert row.tolist() == sorted(set(row.tolist())) and len(row) == len(shingle_set)
-                assert code_of.setdefault(shingle_set, row.tobytes()) == row.tobytes()
+                r = first[m] + t
+                row = codes[offsets[r] : offsets[r + 1]]
+                assert len(set(row.tolist())) == len(row) == len(shingle_set)
+                assert not rows.ordered[r] or row.tolist() == sorted(row.tolist())
+                row = np.sort(row).tobytes()
+                assert code_of.setdefault(shingle_set, row) == row
         assert len(set(code_of.values())) == len(code_of)  # different sets, different codes
-        collided = textdup.identities(count, first, offsets, codes, np.zeros(len(texts), np.uint64))
+        ordered = rows.ordered.copy()
+        collided = textdup.identities(count, first, offsets, codes, ordered, np.zeros(len(texts), np.uint64))
+        assert ordered.all()  # every row was compared with another: all sorted now, in place
+        assert all(codes[offsets[r] : offsets[r + 1]].tolist() == sorted(codes[offsets[r] : offsets[r + 1]].tolist())
+                   for r in range(len(offsets) - 1))
         for got in (ident, collided):
             pairs = {(want[m], int(got[m])) for m in range(len(texts))}
             assert len(pairs) == len(set(want)) == len({g for _, g in pairs})
@@ -292,6 +300,24 @@ def test_tokenized_form_gives_back_the_segments():
         assert textdup.keys_of_tokenized(form) == textdup.lsh_keys(t)
         assert textdup.lsh_keys_of_segments(segs) == textdup.lsh_keys(t)
     assert sum("\x1f" in textdup.tokenized(t) for t in texts) > 20  # texts with several segments
+
+
+def test_several_segment_keys_are_the_lsh_keys():
+    """The compiled keys of texts of several segments (merged sorted content words, the first
+    segment's words) against ``lsh_keys`` of the texts: generated captions with separators,
+    segments of function words only, repeated and reordered words across segments, non-ASCII
+    words (byte order is code point order)."""
+    texts = [t for t in _sample_or_generated(6000) if len(textdup.segments(t)) > 1] + [
+        "a | b", "the | of", "of | the | a", "x :: y / z", "z / y :: x", "red fox | red fox", "Red Fox | red, fox!",
+        "a a | a", "caf\u00e9 \u2014 men's | caf\u00e9", "\u0939\u093f\u0928\u094d\u0926\u0940 | \u65e5\u672c\u8a9e",
+        "the red | fox of", "b a | a b c | c", "🙂 | 𝔘 tower | 🙂", "zebra | Zebra | \u00e9clair | eclair", "of fox | the",
+    ]
+    forms = pa.array([textdup.tokenized(t) for t in texts], pa.string())
+    data, starts, ends = textdup._utf8_ranges(forms)
+    out, key_start, key_end, count = textdup.several_segment_keys(data, starts, ends)
+    got = [[bytes(out[key_start[2 * i + k] : key_end[2 * i + k]]).decode() for k in range(count[i])] for i in range(len(texts))]
+    assert got == [textdup.lsh_keys(t) for t in texts]
+    assert len(texts) > 300 and sum(c == 2 for c in count) > 100 and sum(c == 1 for c in count) >= 5
 
 
 def test_partition_edges_in_parts_equal_in_one(monkeypatch):
@@ -394,9 +420,15 @@ def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwis
     a, b = np.triu_indices(len(sets), 1)
     a, b = a.astype(np.int64), b.astype(np.int64)
     out, merged_all = np.empty(a.size, np.float64), np.empty(a.size, np.float64)
-    textdup._jaccard_kernel()(offsets, codes, textdup.key_masks(offsets, codes), a, b, float(threshold), out)
+    shuffled = np.concatenate([rng.permutation(x) for x in sets]).astype(np.uint64)  # rows sorted on demand
+    before = shuffled.copy()
+    ordered = np.zeros(len(sets), np.bool_)
+    textdup._jaccard_kernel()(offsets, shuffled, ordered, textdup.key_masks(offsets, shuffled), a, b, float(threshold), out)
     no_bound = np.zeros((len(sets), textdup.MASK_WORDS), np.uint64)  # empty masks bound nothing
-    textdup._jaccard_kernel()(offsets, codes, no_bound, a, b, float(threshold), merged_all)
+    textdup._jaccard_kernel()(offsets, codes, np.ones(len(sets), np.bool_), no_bound, a, b, float(threshold), merged_all)
+    rows = [slice(offsets[r], offsets[r + 1]) for r in range(len(sets))]
+    assert ordered.any() and all(  # rows it merged are sorted in place and marked; the others untouched
+        np.array_equal(shuffled[r], np.sort(before[r]) if ordered[k] else before[r]) for k, r in enumerate(rows))
     exact = np.array([len(set(sets[x]) & set(sets[y])) / u if (u := len(set(sets[x]) | set(sets[y]))) else 0.0
                       for x, y in zip(a.tolist(), b.tolist(), strict=True)])
     at_or_above = exact >= threshold
