@@ -490,51 +490,61 @@ def key_masks(offsets: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _jaccard_kernel():
-    def pair_jaccard(offsets, codes, ordered, masks, a, b, threshold, out):
+    """Compiled: best[p] = the largest Jaccard similarity between a key row of text i[p] and
+    one of text j[p] (rows first[t] .. first[t] + count[t] - 1), exact wherever it reaches
+    `threshold` and some number below it elsewhere: a pair of rows whose mask bound
+    (``MASK_WORDS``) cannot reach it is not merged, and a merge stops once it cannot."""
+
+    def pair_jaccard(offsets, codes, ordered, masks, count, first, i, j, threshold, best):
         m1, m2, m4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
         h01 = np.uint64(0x0101010101010101)
-        for p in range(a.size):
-            x, xe = offsets[a[p]], offsets[a[p] + 1]
-            y, ye = offsets[b[p]], offsets[b[p] + 1]
-            union = (xe - x) + (ye - y)
-            # need: the fewest shared shingles whose Jaccard (as computed below) reaches the
-            # threshold; the merge stops once even sharing all that is left falls short.
-            need = max(0, int(threshold * union / (1.0 + threshold)) - 1)
-            while need < union and need / (union - need) < threshold:
-                need += 1
-            only_a = np.uint64(0)  # popcount of mask A & ~mask B: shingles of A not in B, at least
-            only_b = np.uint64(0)
-            for w in range(masks.shape[1]):
-                u, v = masks[a[p], w], masks[b[p], w]
-                c = u & ~v
-                c = c - ((c >> np.uint64(1)) & m1)
-                c = (c & m2) + ((c >> np.uint64(2)) & m2)
-                only_a += (((c + (c >> np.uint64(4))) & m4) * h01) >> np.uint64(56)
-                c = v & ~u
-                c = c - ((c >> np.uint64(1)) & m1)
-                c = (c & m2) + ((c >> np.uint64(2)) & m2)
-                only_b += (((c + (c >> np.uint64(4))) & m4) * h01) >> np.uint64(56)
-            if min((xe - x) - np.int64(only_a), (ye - y) - np.int64(only_b)) < need:
-                out[p] = 0.0  # below the threshold whatever the merge would count
-                continue
-            for r in (a[p], b[p]):  # the merge needs both rows sorted
-                if not ordered[r]:
-                    codes[offsets[r] : offsets[r + 1]].sort()
-                    ordered[r] = True
-            inter = 0
-            while x < xe and y < ye:
-                if inter + min(xe - x, ye - y) < need:
-                    break
-                if codes[x] == codes[y]:
-                    inter += 1
-                    x += 1
-                    y += 1
-                elif codes[x] < codes[y]:
-                    x += 1
-                else:
-                    y += 1
-            union -= inter
-            out[p] = inter / union if union > 0 else 0.0
+        for p in range(i.size):
+            best[p] = 0.0
+            for ra in range(first[i[p]], first[i[p]] + count[i[p]]):
+                for rb in range(first[j[p]], first[j[p]] + count[j[p]]):
+                    x, xe = offsets[ra], offsets[ra + 1]
+                    y, ye = offsets[rb], offsets[rb + 1]
+                    union = (xe - x) + (ye - y)
+                    # need: the fewest shared shingles whose Jaccard (as computed below)
+                    # reaches the threshold; the merge stops once even sharing all that is
+                    # left falls short.
+                    need = max(0, int(threshold * union / (1.0 + threshold)) - 1)
+                    while need < union and need / (union - need) < threshold:
+                        need += 1
+                    only_a = np.uint64(0)  # popcount of mask A & ~mask B: shingles of A not in B, at least
+                    only_b = np.uint64(0)
+                    for w in range(masks.shape[1]):
+                        u, v = masks[ra, w], masks[rb, w]
+                        c = u & ~v
+                        c = c - ((c >> np.uint64(1)) & m1)
+                        c = (c & m2) + ((c >> np.uint64(2)) & m2)
+                        only_a += (((c + (c >> np.uint64(4))) & m4) * h01) >> np.uint64(56)
+                        c = v & ~u
+                        c = c - ((c >> np.uint64(1)) & m1)
+                        c = (c & m2) + ((c >> np.uint64(2)) & m2)
+                        only_b += (((c + (c >> np.uint64(4))) & m4) * h01) >> np.uint64(56)
+                    if min((xe - x) - np.int64(only_a), (ye - y) - np.int64(only_b)) < need:
+                        continue  # below the threshold whatever the merge would count
+                    for r in (ra, rb):  # the merge needs both rows sorted
+                        if not ordered[r]:
+                            codes[offsets[r] : offsets[r + 1]].sort()
+                            ordered[r] = True
+                    inter = 0
+                    while x < xe and y < ye:
+                        if inter + min(xe - x, ye - y) < need:
+                            break
+                        if codes[x] == codes[y]:
+                            inter += 1
+                            x += 1
+                            y += 1
+                        elif codes[x] < codes[y]:
+                            x += 1
+                        else:
+                            y += 1
+                    union -= inter
+                    sim = inter / union if union > 0 else 0.0
+                    if sim > best[p]:
+                        best[p] = sim
 
     from curate.ops.minhash import compiled
 
@@ -1115,16 +1125,8 @@ def _verify(i, j, same, strings, n, count, first, offsets, codes, ordered, masks
         return edges
     # Every (key of i, key of j) combination, counted in one compiled loop; a pair's
     # similarity is the largest.
-    ni, nj = count[i], count[j]
-    per_pair = ni * nj
-    pair_id = np.repeat(np.arange(i.size), per_pair)
-    k = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
-    ka = first[i][pair_id] + k // nj[pair_id]
-    kb = first[j][pair_id] + k % nj[pair_id]
-    sims = np.empty(ka.size, np.float64)
-    _jaccard_kernel()(offsets, codes, ordered, masks, ka, kb, float(threshold), sims)
-    best = np.zeros(i.size, np.float64)
-    np.maximum.at(best, pair_id, sims)
+    best = np.empty(i.size, np.float64)
+    _jaccard_kernel()(offsets, codes, ordered, masks, count, first, i, j, float(threshold), best)
     above = np.flatnonzero(best >= threshold)
     tally["above_threshold"] += int(above.size)
     forms = strings() if above.size else []

@@ -423,9 +423,10 @@ def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwis
     shuffled = np.concatenate([rng.permutation(x) for x in sets]).astype(np.uint64)  # rows sorted on demand
     before = shuffled.copy()
     ordered = np.zeros(len(sets), np.bool_)
-    textdup._jaccard_kernel()(offsets, shuffled, ordered, textdup.key_masks(offsets, shuffled), a, b, float(threshold), out)
+    one_row = np.ones(len(sets), np.int64), np.arange(len(sets), dtype=np.int64)  # count, first: a row per text
+    textdup._jaccard_kernel()(offsets, shuffled, ordered, textdup.key_masks(offsets, shuffled), *one_row, a, b, float(threshold), out)
     no_bound = np.zeros((len(sets), textdup.MASK_WORDS), np.uint64)  # empty masks bound nothing
-    textdup._jaccard_kernel()(offsets, codes, np.ones(len(sets), np.bool_), no_bound, a, b, float(threshold), merged_all)
+    textdup._jaccard_kernel()(offsets, codes, np.ones(len(sets), np.bool_), no_bound, *one_row, a, b, float(threshold), merged_all)
     rows = [slice(offsets[r], offsets[r + 1]) for r in range(len(sets))]
     assert ordered.any() and all(  # rows it merged are sorted in place and marked; the others untouched
         np.array_equal(shuffled[r], np.sort(before[r]) if ordered[k] else before[r]) for k, r in enumerate(rows))
