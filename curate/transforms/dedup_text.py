@@ -126,10 +126,10 @@ class BucketEdgesFn(beam.DoFn):
         # then sorted by (band key, text number) as two integer arrays, the strings never
         # sorted row by row.
         encoded = pc.dictionary_encode(table["uid"].combine_chunks())
-        uids = encoded.dictionary.to_numpy(zero_copy_only=False)
-        rank = np.empty(uids.size, np.int64)
-        by_uid = np.argsort(uids, kind="stable")
-        rank[by_uid] = np.arange(uids.size)
+        uids = encoded.dictionary
+        by_uid = pc.array_sort_indices(uids).to_numpy()  # Arrow's sort: UTF-8 byte order, Python's str order
+        rank = np.empty(len(uids), np.int64)
+        rank[by_uid] = np.arange(len(uids))
         number = rank[encoded.indices.to_numpy()]
         keys = table["band_key"].to_numpy()
         order = np.lexsort((number, keys))
@@ -145,16 +145,23 @@ class BucketEdgesFn(beam.DoFn):
         starts, ends = starts[multi], ends[multi]
         lengths = ends - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        used, first, members = np.unique(number[rows], return_index=True, return_inverse=True)
-        forms = table["form"].take(pa.array(order[rows[first]])).combine_chunks()
+        member_of = number[rows]
+        present = np.zeros(len(uids), np.bool_)
+        present[member_of] = True
+        used = np.flatnonzero(present)
+        members = (np.cumsum(present) - 1)[member_of]
+        row_of = np.empty(len(uids), np.int64)
+        row_of[member_of] = rows
+        forms = table["form"].take(pa.array(order[row_of[used]])).combine_chunks()
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self.buckets.inc(len(lengths))
         c = self.config
         edges = textdup.partition_edges((members.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare)
         self.edges.inc(len(edges))
-        names = uids[by_uid[used]]
-        for i, j in edges:
-            yield str(names[i]), str(names[j])
+        if not edges:
+            return
+        names = uids.take(pa.array(by_uid[used[np.asarray(edges, np.int64).reshape(-1)]])).to_pylist()
+        yield from zip(names[0::2], names[1::2], strict=True)
 
 
 def _by_root(label):
