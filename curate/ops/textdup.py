@@ -195,11 +195,29 @@ def is_typo(a: str, b: str) -> bool:
 
 def _partnered(x: str, other: set[str]) -> bool:
     """Whether token x has a typo partner among the other text's tokens (a typo may also turn
-    a function word into a non-word: "froom" pairs with "from"). Only a typo-able token can
-    have one, and only with a token of about its length: both are checked before
-    ``is_typo``."""
+    a function word into a non-word: "froom" pairs with "from"): ``is_typo`` spelt out as
+    loops, the cheap length and letter checks first (the rule's hot path)."""
     n = len(x)
-    return n >= MIN_TYPO_CHARS - 1 and x.isalpha() and any(abs(len(y) - n) <= 1 and is_typo(x, y) for y in other)
+    if n < MIN_TYPO_CHARS - 1 or not x.isalpha():
+        return False
+    for y in other:
+        m = len(y)
+        if (
+            n - 1 <= m <= n + 1
+            and m >= MIN_TYPO_CHARS - 1
+            and (m >= MIN_TYPO_CHARS or n >= MIN_TYPO_CHARS)
+            and y.isalpha()
+            and damerau_levenshtein_1(x, y)
+        ):
+            return True
+    return False
+
+
+def _all_partnered(only: set[str], other: set[str]) -> bool:
+    for x in only:
+        if not _partnered(x, other):
+            return False
+    return True
 
 
 def near_duplicate(text_a: str | None, text_b: str | None) -> bool:
@@ -220,7 +238,7 @@ def near_duplicate_segments(segs_a: list[list[str]], segs_b: list[list[str]]) ->
         return True
     # Content tokens of one side with no equal or typo partner on the other side.
     only_a, only_b = ca - cb, cb - ca
-    if any(not _partnered(x, set_b) for x in only_a) and any(not _partnered(x, set_a) for x in only_b):
+    if not _all_partnered(only_a, set_b) and not _all_partnered(only_b, set_a):
         return False  # a substitution: left over on both sides
     left_a = {x for x in only_a if not _partnered(x, set_b)}
     left_b = {x for x in only_b if not _partnered(x, set_a)}
