@@ -1115,28 +1115,28 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
     if members.size and not 0 <= members.min() <= members.max() < len(forms):
         raise ValueError(f"bucket members must be text numbers in [0, {len(forms)}): got {members.min()}..{members.max()}")
+    forms = forms if isinstance(forms, pa.Array) else pa.array(forms, pa.large_string())
     count, first, offsets, codes, ordered, ident = text_codes(forms, ngram, unit)
     n_ident = int(ident.max()) + 1 if ident.size else 0
     empty = np.zeros(0, np.int64)
     total = _candidates_kernel()(members, bucket_offsets, ident, n_ident, max_compare, 1, 0, empty, empty, empty)
     n_parts = max(1, -(-total // CANDIDATE_CHUNK))
     edges = []
-    strings = functools.cache(lambda: forms.to_pylist() if isinstance(forms, pa.Array) else forms)
     masks = key_masks(offsets, codes)
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, strings, len(forms), count, first, offsets, codes, ordered, masks, threshold, tally)
+        edges += _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, threshold, tally)
     return sorted(edges)
 
 
-def _verify(i, j, same, strings, n, count, first, offsets, codes, ordered, masks, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, threshold, tally) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
     partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
         return []
     # A pair met in several buckets is checked once (same_keys is a function of the pair:
     # its two texts have the same identity); the order does not matter, edges are sorted.
-    first_seen = distinct_pairs(i, j, n)
+    first_seen = distinct_pairs(i, j, len(forms))
     i, j, same = i[first_seen], j[first_seen], same[first_seen].astype(bool)
     tally["candidates"] += int(i.size)
     tally["same_keys"] += int(same.sum())
@@ -1150,12 +1150,23 @@ def _verify(i, j, same, strings, n, count, first, offsets, codes, ordered, masks
     _jaccard_kernel()(offsets, codes, ordered, masks, count, first, i, j, float(threshold), best)
     above = np.flatnonzero(best >= threshold)
     tally["above_threshold"] += int(above.size)
-    forms = strings() if above.size else []
-    for p in above.tolist():
-        a, b = int(i[p]), int(j[p])
-        if verdict(forms[a], forms[b]):
-            edges.append((a, b))
-    return edges
+    i, j = i[above], j[above]
+    near = verdicts(forms, i, j)
+    return edges + list(zip(i[near].tolist(), j[near].tolist(), strict=True))
+
+
+def verdicts(forms: pa.Array, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``near_duplicate`` of the text pairs (forms[i[p]], forms[j[p]]), texts given in their
+    ``tokenized`` forms as an Arrow string array: compiled (``rule_kernel``) where both
+    forms are ASCII, else ``verdict`` (the Python rule, cached per process)."""
+    from curate.ops import rule_kernel
+
+    data, starts, ends = _utf8_ranges(forms)
+    out = np.empty(i.size, np.int64)
+    rule_kernel.rule_pairs(data, starts, ends, np.ascontiguousarray(i, np.int64), np.ascontiguousarray(j, np.int64), out)
+    for p in np.flatnonzero(out < 0).tolist():
+        out[p] = verdict(forms[int(i[p])].as_py(), forms[int(j[p])].as_py())
+    return out.astype(bool)
 
 
 def capped(members: list[str], cap: int, stage: str, seed: int) -> list[str]:

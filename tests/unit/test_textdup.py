@@ -133,6 +133,54 @@ def test_rule_through_the_tokenized_forms_is_the_rule_on_the_texts():
     assert len(pairs) > 2000 and differ == []
 
 
+def test_compiled_rule_is_the_rule():
+    """The compiled content-word rule (``rule_kernel``, ASCII forms) against the Python rule
+    on every labelled pair (both files), generated candidate-like pairs (texts sharing words,
+    typos, appended segments) and hand-made edge cases, both ways round: the same verdict
+    wherever it decides, and it leaves to Python exactly the pairs with a non-ASCII form or
+    more than MAX_WORDS words. ``verdicts`` (the stage's entry) equals the rule on all."""
+    import csv
+
+    from curate.ops import rule_kernel
+
+    assert rule_kernel.MIN_TYPO_CHARS == textdup.MIN_TYPO_CHARS
+    pairs = []
+    for name in ("text_pairs.tsv", "text_pairs_heldout.tsv"):
+        with (PAIRS.parent / name).open(encoding="utf-8", newline="") as f:
+            pairs += [(r["a"], r["b"]) for r in csv.DictReader(f, delimiter="\t")]
+    texts = _sample_or_generated(3000)
+    rng = random.Random(7)
+    for t in texts[:1500]:  # edits a duplicate-finder meets: typos, a dropped word, a site segment
+        words = t.split()
+        w = rng.randrange(len(words))
+        typo = words[:w] + [words[w][:-1] if len(words[w]) > 3 else words[w] + "s"] + words[w + 1 :]
+        pairs += [(t, " ".join(typo)), (t, " ".join(words[:w] + words[w + 1 :])), (t, t + " | Shutterstock"),
+                  (t, rng.choice(texts)), (t + " - red", t + " - blue")]
+    edge = ["red fox", "red fox | Shutterstock", "coat - size M", "coat - size XL", "the the cat", "cat", "of the | of",
+            "the of", "", None, "a", "red shoe", "red shoes", "red leather shoe", "froom here", "from here", "blue fox | site",
+            "fox blue", "a b c | d e f | g", "caf\u00e9 au lait", "cafe au lait", " ".join(f"w{k}" for k in range(80)),
+            " ".join(f"w{k}" for k in range(79)) + " extra", "the | of | a", "red | fox", "fox | red", "abcd", "abdc", "abcde"]
+    pairs += [(x, y) for x in edge for y in edge]
+    pairs += [(b, a) for a, b in pairs]
+    forms = sorted({textdup.tokenized(t) for pair in pairs for t in pair})
+    number = {f: k for k, f in enumerate(forms)}
+    i = np.array([number[textdup.tokenized(a)] for a, _ in pairs], np.int64)
+    j = np.array([number[textdup.tokenized(b)] for _, b in pairs], np.int64)
+    arrow = pa.array(forms, pa.string())
+    data, starts, ends = textdup._utf8_ranges(arrow)
+    got = np.empty(i.size, np.int64)
+    rule_kernel.rule_pairs(data, starts, ends, i, j, got)
+    want = np.array([textdup.near_duplicate(a, b) for a, b in pairs])
+    decided = got >= 0
+    assert np.array_equal(got[decided], want[decided].astype(np.int64))
+    python = [not (forms[a].isascii() and forms[b].isascii()) or max(len(forms[a].split()), len(forms[b].split())) > 64
+              for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+    assert np.array_equal(~decided, np.array(python))  # "split()" also splits at the separators
+    assert decided.mean() > 0.9 and 0.05 < want.mean() < 0.8 and (~decided).sum() > 10
+    textdup.clear_caches()
+    assert np.array_equal(textdup.verdicts(arrow, i, j), want)
+
+
 CODE_TEXTS = [
     "red fox | Shutterstock", "Red sports car, for sale!", "ab", "a", "x y", "Ünïcödé straße 東京 タワー",
     "men's shoes", "İstanbul skyline", "handwritten digit 7", "digit", "the of", "🙂 emoji",
@@ -274,9 +322,10 @@ def test_partition_edges_equal_the_pairwise_rule_over_the_same_candidates(ngram,
     assert counts == {"candidates": len(candidates), "same_keys": sum(s for *_, s in candidates),
                       "above_threshold": len(above), "edges": len(want)}
     assert len(want) >= len(CODE_TEXTS) // 2 and sum(len(b) for b in buckets) > (5000 if unit == "char" else 2000)
-    # The per-process caches (text_parts, verdict) hold every text and pair now: a
-    # second call, served from them, and one after they are emptied, give the same edges.
-    assert textdup.verdict.cache_info().currsize == len(above)
+    # The per-process caches (text_parts, verdict: the pairs the compiled rule leaves to
+    # Python) hold texts and pairs now: a second call, served from them, and one after they
+    # are emptied, give the same edges.
+    assert 0 < textdup.verdict.cache_info().currsize < len(above)  # non-ASCII pairs only
     assert textdup.partition_edges(buckets, forms, 0.25, ngram, unit, 64) == got
     textdup.clear_caches()
     assert textdup.partition_edges(list(reversed(buckets)), forms, 0.25, ngram, unit, 64) == got
