@@ -84,7 +84,6 @@ def main(argv=None) -> int:
         return sum(v[2] for k, v in st.items() if any(n in k[2] for n in names))
 
     spacing = cum(tf.spacing_array)
-    verdict_fn = textdup.verdict.__wrapped__  # the function under lru_cache: its misses
     sign = cum(dedup_text.SignBatchFn.pieces)
     shingling = cum_from(textdup._char_codes, textdup.key_signatures)  # shingle codes of the LSH keys
     # a text's segments (its tokenized form) and LSH keys, when signing
@@ -105,9 +104,9 @@ def main(argv=None) -> int:
         "dedup_text: band tables, partitions": sign - keys - cum(textdup.key_signatures, minhash.band_keys),
         "dedup_text: candidates per bucket (all_bucket_candidates, compiled)": cum(textdup.all_bucket_candidates),
         "dedup_text: verification, LSH keys, shingle codes and identities from the tokenized forms (textdup.text_codes)": cum(textdup.text_codes),
-        "dedup_text: verification, content-word rule (cached per worker: textdup.verdict)": cum(verdict_fn),
+        "dedup_text: verification, content-word rule (textdup.verdicts: compiled for ASCII forms, else the cached Python rule)": cum(textdup.verdicts),
         "dedup_text: verification, bulk Jaccard and the rest": cum(textdup.partition_edges)
-        - cum(textdup.all_bucket_candidates, textdup.text_codes, verdict_fn),
+        - cum(textdup.all_bucket_candidates, textdup.text_codes, textdup.verdicts),
         "dedup_text: buckets from band tables": cum(dedup_text.BucketEdgesFn.process) - cum(textdup.partition_edges),
         "dedup_text: connected components": cum(components._LabelFn.process, components._large_star, components._small_star, components._tell_neighbours),
         "dedup_text: caps, labels": cum(dedup_text.CapClusterFn.process, dedup_text.ApplyLabelsFn.process, shards.KeyByShardFn.pieces),

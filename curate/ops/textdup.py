@@ -837,135 +837,10 @@ def several_segment_keys(data: np.ndarray, starts: np.ndarray, ends: np.ndarray)
     out = np.empty(int(2 * (ends - starts).sum()), np.uint8)
     key_start, key_end = np.zeros(2 * starts.size, np.int64), np.zeros(2 * starts.size, np.int64)
     count = np.zeros(starts.size, np.int64)
-    _several_keys_kernel()(data, starts, ends, out, key_start, key_end, count)
+    from curate.ops import form_kernels
+
+    form_kernels.several_keys(data, starts, ends, out, key_start, key_end, count)
     return out, key_start, key_end, count
-
-
-@functools.cache
-def _several_keys_kernel():
-    """Compiled ``several_segment_keys``."""
-
-    def several_keys(data, starts, ends, out, key_start, key_end, count):
-        w = 0
-        for t in range(starts.size):
-            s, e = starts[t], ends[t]
-            # the form's words: byte ranges, segment, content (before the segment's 0x1E) or not
-            n_words = 0  # an upper bound: the bytes that start a word
-            for x in range(s, e):
-                if data[x] != 0x20 and data[x] != 0x1E and data[x] != 0x1F:
-                    if x == s or data[x - 1] == 0x20 or data[x - 1] == 0x1E or data[x - 1] == 0x1F:
-                        n_words += 1
-            ws, we = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
-            seg, content = np.empty(n_words, np.int64), np.empty(n_words, np.bool_)
-            n, segment, in_content, any_content = 0, 0, True, False
-            x = s
-            while x < e:
-                c = data[x]
-                if c == 0x1F:
-                    segment += 1
-                    in_content = True
-                    x += 1
-                elif c == 0x1E:
-                    in_content = False
-                    x += 1
-                elif c == 0x20:
-                    x += 1
-                else:
-                    y = x
-                    while y < e and data[y] != 0x20 and data[y] != 0x1E and data[y] != 0x1F:
-                        y += 1
-                    ws[n], we[n], seg[n], content[n] = x, y, segment, in_content
-                    any_content |= in_content
-                    n += 1
-                    x = y
-            # the whole text's words: each segment's chosen words are sorted and distinct in
-            # the form; merged one segment at a time into `cur` (distinct, sorted by bytes)
-            cur_s, cur_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
-            tmp_s, tmp_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
-            n_cur = 0
-            a = 0
-            while a < n:
-                b = a
-                while b < n and seg[b] == seg[a]:
-                    b += 1
-                i, j, m = 0, a, 0
-                while i < n_cur or j < b:
-                    if j < b and content[j] != any_content:
-                        j += 1
-                        continue
-                    order = 0  # cur[i] vs word j: -1 less, 0 equal, 1 greater
-                    if i >= n_cur:
-                        order = 1
-                    elif j >= b:
-                        order = -1
-                    else:
-                        p, q = cur_s[i], ws[j]
-                        while p < cur_e[i] and q < we[j] and data[p] == data[q]:
-                            p += 1
-                            q += 1
-                        if p < cur_e[i] and q < we[j]:
-                            order = -1 if data[p] < data[q] else 1
-                        elif p < cur_e[i]:
-                            order = 1
-                        elif q < we[j]:
-                            order = -1
-                    if order <= 0:
-                        tmp_s[m], tmp_e[m] = cur_s[i], cur_e[i]
-                        i += 1
-                        if order == 0:
-                            j += 1
-                    else:
-                        tmp_s[m], tmp_e[m] = ws[j], we[j]
-                        j += 1
-                    m += 1
-                cur_s, tmp_s = tmp_s, cur_s
-                cur_e, tmp_e = tmp_e, cur_e
-                n_cur = m
-                a = b
-            key_start[2 * t] = w
-            for i in range(n_cur):
-                if i:
-                    out[w] = 0x20
-                    w += 1
-                for p in range(cur_s[i], cur_e[i]):
-                    out[w] = data[p]
-                    w += 1
-            key_end[2 * t] = w
-            count[t] = 1 if n_cur else 0
-            # the first segment's words: its content words, else its function words
-            first_content = False
-            for i in range(n):
-                if seg[i] == 0 and content[i]:
-                    first_content = True
-            key_start[2 * t + 1] = w
-            k = 0
-            same = True
-            for i in range(n):
-                if seg[i] != 0 or content[i] != first_content:
-                    continue
-                if k:
-                    out[w] = 0x20
-                    w += 1
-                if k >= n_cur or we[i] - ws[i] != cur_e[k] - cur_s[k]:
-                    same = False
-                else:
-                    for p in range(we[i] - ws[i]):
-                        if data[ws[i] + p] != data[cur_s[k] + p]:
-                            same = False
-                            break
-                for p in range(ws[i], we[i]):
-                    out[w] = data[p]
-                    w += 1
-                k += 1
-            key_end[2 * t + 1] = w
-            if k != n_cur:
-                same = False
-            if not same and k:
-                count[t] += 1
-
-    from curate.ops.minhash import compiled
-
-    return compiled(several_keys)
 
 
 @functools.cache
@@ -1157,13 +1032,13 @@ def _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, thr
 
 def verdicts(forms: pa.Array, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """``near_duplicate`` of the text pairs (forms[i[p]], forms[j[p]]), texts given in their
-    ``tokenized`` forms as an Arrow string array: compiled (``rule_kernel``) where both
+    ``tokenized`` forms as an Arrow string array: compiled (``form_kernels.rule_pairs``) where both
     forms are ASCII, else ``verdict`` (the Python rule, cached per process)."""
-    from curate.ops import rule_kernel
+    from curate.ops import form_kernels
 
     data, starts, ends = _utf8_ranges(forms)
     out = np.empty(i.size, np.int64)
-    rule_kernel.rule_pairs(data, starts, ends, np.ascontiguousarray(i, np.int64), np.ascontiguousarray(j, np.int64), out)
+    form_kernels.rule_pairs(data, starts, ends, np.ascontiguousarray(i, np.int64), np.ascontiguousarray(j, np.int64), out)
     for p in np.flatnonzero(out < 0).tolist():
         out[p] = verdict(forms[int(i[p])].as_py(), forms[int(j[p])].as_py())
     return out.astype(bool)

@@ -134,16 +134,16 @@ def test_rule_through_the_tokenized_forms_is_the_rule_on_the_texts():
 
 
 def test_compiled_rule_is_the_rule():
-    """The compiled content-word rule (``rule_kernel``, ASCII forms) against the Python rule
+    """The compiled content-word rule (``form_kernels.rule_pairs``, ASCII forms) against the Python rule
     on every labelled pair (both files), generated candidate-like pairs (texts sharing words,
     typos, appended segments) and hand-made edge cases, both ways round: the same verdict
     wherever it decides, and it leaves to Python exactly the pairs with a non-ASCII form or
     more than MAX_WORDS words. ``verdicts`` (the stage's entry) equals the rule on all."""
     import csv
 
-    from curate.ops import rule_kernel
+    from curate.ops import form_kernels
 
-    assert rule_kernel.MIN_TYPO_CHARS == textdup.MIN_TYPO_CHARS
+    assert form_kernels.MIN_TYPO_CHARS == textdup.MIN_TYPO_CHARS
     pairs = []
     for name in ("text_pairs.tsv", "text_pairs_heldout.tsv"):
         with (PAIRS.parent / name).open(encoding="utf-8", newline="") as f:
@@ -169,7 +169,7 @@ def test_compiled_rule_is_the_rule():
     arrow = pa.array(forms, pa.string())
     data, starts, ends = textdup._utf8_ranges(arrow)
     got = np.empty(i.size, np.int64)
-    rule_kernel.rule_pairs(data, starts, ends, i, j, got)
+    form_kernels.rule_pairs(data, starts, ends, i, j, got)
     want = np.array([textdup.near_duplicate(a, b) for a, b in pairs])
     decided = got >= 0
     assert np.array_equal(got[decided], want[decided].astype(np.int64))

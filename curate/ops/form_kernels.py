@@ -1,5 +1,8 @@
-"""The content-word rule (``textdup.near_duplicate_segments``) compiled, over tokenized forms'
-UTF-8 bytes, for forms that are all ASCII: there a word's length is its byte count and a
+"""Compiled loops over tokenized forms' UTF-8 bytes (``textdup.tokenized``), for stage
+dedup_text's verification: the LSH keys of texts of several segments (``several_keys``) and
+the content-word rule (``rule_pairs``). Both read a form's words with ``parse_form``.
+
+The rule (``textdup.near_duplicate_segments``) is compiled for forms that are all ASCII: there a word's length is its byte count and a
 letter is a-z or A-Z, as Python's ``len`` and ``str.isalpha`` see them. Other forms, and
 forms of more than ``MAX_WORDS`` words (the set operations here are quadratic in the words),
 are answered -1: the caller asks the Python rule, which stays the reference
@@ -97,15 +100,14 @@ def _partnered(data, s, e, other_s, other_e, n_other):
 
 
 @njit(cache=True, nogil=True)
-def _parse(data, s, e, ws, we, wh, seg, content):
-    """The form data[s:e]'s words (ranges, segment, content or function word); returns their
-    count and the number of segments, or -1 where the form is not ASCII or has too many."""
+def parse_form(data, s, e, ws, we, seg, content):
+    """The words of the form data[s:e]: byte ranges (ws, we), segment, content or function
+    word (before or after its segment's 0x1E); returns their count and the number of
+    segments, or (-1, 0) where the form has more words than `ws` holds."""
     n, segment, in_content = 0, 0, True
     x = s
     while x < e:
         c = data[x]
-        if c >= 0x80:
-            return -1, 0
         if c == 0x1F:
             segment += 1
             in_content = True
@@ -120,13 +122,24 @@ def _parse(data, s, e, ws, we, wh, seg, content):
                 return -1, 0
             y = x
             while y < e and data[y] != 0x20 and data[y] != 0x1E and data[y] != 0x1F:
-                if data[y] >= 0x80:
-                    return -1, 0
                 y += 1
-            ws[n], we[n], wh[n], seg[n], content[n] = x, y, _hash(data, x, y), segment, in_content
+            ws[n], we[n], seg[n], content[n] = x, y, segment, in_content
             n += 1
             x = y
     return n, segment + 1 if n else 0
+
+
+@njit(cache=True, nogil=True)
+def _parse(data, s, e, ws, we, wh, seg, content):
+    """``parse_form`` for the rule, with each word's hash in `wh`; (-1, 0) where the form is
+    not ASCII or has more than MAX_WORDS words."""
+    for x in range(s, e):
+        if data[x] >= 0x80:
+            return -1, 0
+    n, n_segs = parse_form(data, s, e, ws, we, seg, content)
+    for k in range(n):
+        wh[k] = _hash(data, ws[k], we[k])
+    return n, n_segs
 
 
 @njit(cache=True, nogil=True)
@@ -227,3 +240,106 @@ def rule_pairs(data, starts, ends, i, j, out):
     counts = np.zeros((6, 2), np.int64)
     for p in range(i.size):
         out[p] = _rule(data, starts[i[p]], ends[i[p]], starts[j[p]], ends[j[p]], ints, flags, counts)
+
+
+@njit(cache=True, nogil=True)
+def several_keys(data, starts, ends, out, key_start, key_end, count):
+    """``textdup.several_segment_keys``: text t's keys into out[key_start[2t + k]:key_end[2t +
+    k]] for k < count[t]."""
+    w = 0
+    for t in range(starts.size):
+        s, e = starts[t], ends[t]
+        # the form's words: byte ranges, segment, content (before the segment's 0x1E) or not
+        n_words = 0  # an upper bound: the bytes that start a word
+        for x in range(s, e):
+            if data[x] != 0x20 and data[x] != 0x1E and data[x] != 0x1F:
+                if x == s or data[x - 1] == 0x20 or data[x - 1] == 0x1E or data[x - 1] == 0x1F:
+                    n_words += 1
+        ws, we = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+        seg, content = np.empty(n_words, np.int64), np.empty(n_words, np.bool_)
+        n = parse_form(data, s, e, ws, we, seg, content)[0]
+        any_content = content[:n].any()
+        # the whole text's words: each segment's chosen words are sorted and distinct in
+        # the form; merged one segment at a time into `cur` (distinct, sorted by bytes)
+        cur_s, cur_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+        tmp_s, tmp_e = np.empty(n_words, np.int64), np.empty(n_words, np.int64)
+        n_cur = 0
+        a = 0
+        while a < n:
+            b = a
+            while b < n and seg[b] == seg[a]:
+                b += 1
+            i, j, m = 0, a, 0
+            while i < n_cur or j < b:
+                if j < b and content[j] != any_content:
+                    j += 1
+                    continue
+                order = 0  # cur[i] vs word j: -1 less, 0 equal, 1 greater
+                if i >= n_cur:
+                    order = 1
+                elif j >= b:
+                    order = -1
+                else:
+                    p, q = cur_s[i], ws[j]
+                    while p < cur_e[i] and q < we[j] and data[p] == data[q]:
+                        p += 1
+                        q += 1
+                    if p < cur_e[i] and q < we[j]:
+                        order = -1 if data[p] < data[q] else 1
+                    elif p < cur_e[i]:
+                        order = 1
+                    elif q < we[j]:
+                        order = -1
+                if order <= 0:
+                    tmp_s[m], tmp_e[m] = cur_s[i], cur_e[i]
+                    i += 1
+                    if order == 0:
+                        j += 1
+                else:
+                    tmp_s[m], tmp_e[m] = ws[j], we[j]
+                    j += 1
+                m += 1
+            cur_s, tmp_s = tmp_s, cur_s
+            cur_e, tmp_e = tmp_e, cur_e
+            n_cur = m
+            a = b
+        key_start[2 * t] = w
+        for i in range(n_cur):
+            if i:
+                out[w] = 0x20
+                w += 1
+            for p in range(cur_s[i], cur_e[i]):
+                out[w] = data[p]
+                w += 1
+        key_end[2 * t] = w
+        count[t] = 1 if n_cur else 0
+        # the first segment's words: its content words, else its function words
+        first_content = False
+        for i in range(n):
+            if seg[i] == 0 and content[i]:
+                first_content = True
+        key_start[2 * t + 1] = w
+        k = 0
+        same = True
+        for i in range(n):
+            if seg[i] != 0 or content[i] != first_content:
+                continue
+            if k:
+                out[w] = 0x20
+                w += 1
+            if k >= n_cur or we[i] - ws[i] != cur_e[k] - cur_s[k]:
+                same = False
+            else:
+                for p in range(we[i] - ws[i]):
+                    if data[ws[i] + p] != data[cur_s[k] + p]:
+                        same = False
+                        break
+            for p in range(ws[i], we[i]):
+                out[w] = data[p]
+                w += 1
+            k += 1
+        key_end[2 * t + 1] = w
+        if k != n_cur:
+            same = False
+        if not same and k:
+            count[t] += 1
