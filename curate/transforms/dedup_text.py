@@ -85,15 +85,11 @@ class SignBatchFn(PartitionedTablesFn):
         # rows_per_partition rows. Each partition's piece is taken from the batch's own columns
         # (a text's uid and form copied once per band row it has there).
         parts = flat_keys % np.uint64(num_partitions * c.bands)
-        order = np.argsort(parts.astype(np.uint16) if num_partitions * c.bands <= 1 << 16 else parts, kind="stable")
-        parts = parts[order]
-        bounds = np.flatnonzero(parts[1:] != parts[:-1]) + 1
         uid = table["uid"].combine_chunks()
         form = pa.array(forms, pa.string())
-        for a, e in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [parts.size])).tolist(), strict=True):
-            rows = order[a:e]
+        for part, rows in schema.key_groups(parts):
             texts_here = pa.array(text_of[rows])
-            yield int(parts[a]), pa.table(
+            yield part, pa.table(
                 {"band_key": pa.array(flat_keys[rows], pa.uint64()), "uid": uid.take(texts_here), "form": form.take(texts_here)}
             )
 
