@@ -75,7 +75,7 @@ def _split_by_filter(table, keys):
     return [(k, table.filter(pa.array(keys == k))) for k in sorted(set(keys.tolist()))]
 
 
-@pytest.mark.parametrize("kind", ["ints", "strings", "one key", "empty", "one row"])
+@pytest.mark.parametrize("kind", ["ints", "large ints", "strings", "one key", "empty", "one row"])
 def test_split_by_key_equals_one_filter_per_key(kind):
     import pickle
     import random
@@ -84,7 +84,8 @@ def test_split_by_key_equals_one_filter_per_key(kind):
     n = {"empty": 0, "one row": 1}.get(kind, 5000)
     table = pa.table({"uid": [f"{i:032x}" for i in range(n)], "text": [f"caption {rng.random()}" * rng.randint(1, 4) for _ in range(n)]})
     keys = {
-        "ints": [rng.randrange(840) for _ in range(n)],
+        "ints": [rng.randrange(840) for _ in range(n)],  # sorted in their 16-bit form
+        "large ints": [rng.choice([-5, 70_000, 1 << 40, 3, 65_535, 65_536]) for _ in range(n)],  # sorted as they are
         "strings": [f"shard-{rng.randrange(12):05d}" for _ in range(n)],
         "one key": [7] * n,
     }.get(kind, [3] * n)
