@@ -48,6 +48,10 @@ if [ "$(cat .venv/.curate-bytecode 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > .venv/.curate-bytecode
 fi
 .venv/bin/python -m compileall -q curate >/dev/null
+# numba's cache of the text stage's compiled kernels (curate/ops/warm.py): a cold process
+# compiles them for ~13 s, and each worker started before the first has written the cache
+# compiles them too. Loading them when they are cached takes ~1.5 s.
+.venv/bin/python -m curate.ops.warm >/dev/null
 
 # 2a. Debian packages ------------------------------------------------------------------------
 DEB_PACKAGES=(openclipart-png openclipart-svg dataset-fashion-mnist wordnet-base wordnet-sense-index

@@ -67,6 +67,8 @@ def test_dockerfile_builds_from_the_matching_sdk_image():
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert base == f"apache/beam_python{py}_sdk:{apache_beam.__version__}"
     assert "pip install ." in text
+    # the numba kernels are compiled into the image, after the install that holds them
+    assert text.index("python -m curate.ops.warm") > text.index("pip install .")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "data", "out"} <= set(ignored)
 
