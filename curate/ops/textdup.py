@@ -275,9 +275,9 @@ def key_jaccard(a: list[frozenset], b: list[frozenset]) -> float:
 
 # Candidate verification in bulk. A partition of LSH buckets holds many candidate pairs per
 # text (on short captions with common words, dozens: nearly all below the Jaccard
-# threshold), so each text's keys become sorted arrays of exact integer shingle codes
+# threshold), so each text's keys become arrays of exact integer shingle codes
 # (``text_codes``, compiled over the forms' bytes), and the Jaccard similarity of every
-# candidate pair is counted by one compiled merge loop; only pairs at or above the threshold
+# candidate pair is counted by one compiled loop; only pairs at or above the threshold
 # reach ``near_duplicate``.
 
 _CODE_BITS = 21  # a Unicode code point fits in 21 bits: three of them in one uint64
@@ -309,7 +309,8 @@ def _utf8_ranges(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def _utf8_char_codes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, ngram: int, ordered: bool = True):
     """``_char_codes`` of the keys data[starts[k]:ends[k]] (UTF-8, already normalized). With
     `ordered` False each key's distinct codes are left in first-seen order (found with a hash
-    set: sorting them was most of the cost, and verification sorts only the keys it merges)."""
+    set: sorting them was most of the cost; verification counts shared codes with a hash table
+    and sorts only the keys whose identity it must check)."""
     starts = np.ascontiguousarray(starts, np.int64)
     ends = np.ascontiguousarray(ends, np.int64)
     offsets = np.zeros(starts.size + 1, np.int64)
@@ -474,11 +475,11 @@ def key_signatures(keys: list[str], ngram: int, unit: str, num_perm: int, seed: 
 
 
 # Most candidate pairs of a partition fall far below the threshold (at 1M generated pairs, 96%
-# of them), and a bound proves it without the merge: each key's shingle codes also set bits of
+# of them), and a bound proves it without counting: each key's shingle codes also set bits of
 # a 512-bit mask (a hash of the code picks the bit). A bit that one key sets and the other does
 # not stands for at least one shingle of the first that the second lacks, distinct bits for
 # distinct shingles, so |A & B| <= |A| - popcount(mask A & ~mask B), and the same from B's side.
-# A pair whose bound cannot reach the threshold is not merged; every other pair is counted
+# A pair whose bound cannot reach the threshold is not counted; every other pair is counted
 # exactly, so the pairs at or above the threshold are the same.
 MASK_WORDS = 8  # 512 bits; 16 or 32 words (97.8% settled) ran no faster on four 1M-pool partitions
 
@@ -514,11 +515,29 @@ def _jaccard_kernel():
     """Compiled: best[p] = the largest Jaccard similarity between a key row of text i[p] and
     one of text j[p] (rows first[t] .. first[t] + count[t] - 1), exact wherever it reaches
     `threshold` and some number below it elsewhere: a pair of rows whose mask bound
-    (``MASK_WORDS``) cannot reach it is not merged, and a merge stops once it cannot."""
+    (``MASK_WORDS``) cannot reach it is not counted, and a count stops once it cannot.
 
-    def pair_jaccard(offsets, codes, ordered, masks, count, first, i, j, threshold, best):
+    The shared shingles are counted with a hash table of the shorter row's codes (open
+    addressing; each slot stamped with the count that filled it, so it is never cleared),
+    probed with the other row's: rows need not be sorted. Sorting them on first use, for a
+    merge, was ~60% of this loop on 1M-pool partitions."""
+
+    def pair_jaccard(offsets, codes, masks, count, first, i, j, threshold, best):
         m1, m2, m4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
         h01 = np.uint64(0x0101010101010101)
+        longest = 1
+        for r in range(offsets.size - 1):
+            longest = max(longest, offsets[r + 1] - offsets[r])
+        bits = 1
+        while (1 << bits) < 2 * longest:  # the table at most half full
+            bits += 1
+        slots = np.zeros(1 << bits, np.uint64)
+        stamp = np.zeros(1 << bits, np.int64)  # the count that filled a slot; 0: none yet
+        wrap = (1 << bits) - 1
+        shift = np.uint64(64 - bits)
+        gold = np.uint64(0x9E3779B97F4A7C15)
+        counted = 0
+        in_table = -1  # the row whose codes the table holds (candidates sharing a text come together)
         for p in range(i.size):
             best[p] = 0.0
             for ra in range(first[i[p]], first[i[p]] + count[i[p]]):
@@ -527,7 +546,7 @@ def _jaccard_kernel():
                     y, ye = offsets[rb], offsets[rb + 1]
                     union = (xe - x) + (ye - y)
                     # need: the fewest shared shingles whose Jaccard (as computed below)
-                    # reaches the threshold; the merge stops once even sharing all that is
+                    # reaches the threshold; the count stops once even sharing all that is
                     # left falls short.
                     need = max(0, int(threshold * union / (1.0 + threshold)) - 1)
                     while need < union and need / (union - need) < threshold:
@@ -545,23 +564,36 @@ def _jaccard_kernel():
                         c = (c & m2) + ((c >> np.uint64(2)) & m2)
                         only_b += (((c + (c >> np.uint64(4))) & m4) * h01) >> np.uint64(56)
                     if min((xe - x) - np.int64(only_a), (ye - y) - np.int64(only_b)) < need:
-                        continue  # below the threshold whatever the merge would count
-                    for r in (ra, rb):  # the merge needs both rows sorted
-                        if not ordered[r]:
-                            codes[offsets[r] : offsets[r + 1]].sort()
-                            ordered[r] = True
+                        continue  # below the threshold whatever the count would find
+                    # x..xe: the row in the table (the one already there, or the shorter);
+                    # y..ye: the row probed
+                    if ra == in_table or (rb != in_table and xe - x <= ye - y):
+                        kept = ra
+                    else:
+                        kept = rb
+                        x, xe, y, ye = y, ye, x, xe
+                    if kept != in_table:
+                        counted += 1
+                        in_table = kept
+                        for k in range(x, xe):
+                            h = np.int64((codes[k] * gold) >> shift)
+                            while stamp[h] == counted:
+                                h = (h + 1) & wrap
+                            stamp[h] = counted
+                            slots[h] = codes[k]
                     inter = 0
-                    while x < xe and y < ye:
-                        if inter + min(xe - x, ye - y) < need:
+                    left = ye - y
+                    for k in range(y, ye):
+                        if inter + left < need:
                             break
-                        if codes[x] == codes[y]:
-                            inter += 1
-                            x += 1
-                            y += 1
-                        elif codes[x] < codes[y]:
-                            x += 1
-                        else:
-                            y += 1
+                        left -= 1
+                        code = codes[k]
+                        h = np.int64((code * gold) >> shift)
+                        while stamp[h] == counted:
+                            if slots[h] == code:
+                                inter += 1
+                                break
+                            h = (h + 1) & wrap
                     union -= inter
                     sim = inter / union if union > 0 else 0.0
                     if sim > best[p]:
@@ -773,8 +805,8 @@ def clear_caches() -> None:
 class KeyRows(NamedTuple):
     """``text_codes``: text m's keys are rows first[m] .. first[m] + count[m] - 1; row r's
     shingle set is the distinct integers codes[offsets[r]:offsets[r + 1]] (``shingle_codes``),
-    sorted where ordered[r] (the compiled loops sort a row in place, and mark it, when they
-    first need it sorted); ident[m] numbers the texts by identity, equal for two texts
+    sorted where ordered[r] (the identity check sorts a row in place, and marks it, when it
+    first compares it with another); ident[m] numbers the texts by identity, equal for two texts
     exactly when their keys have the same shingle sets (as multisets of sets: verification
     takes the best pair of keys, so their order does not matter)."""
 
@@ -1000,11 +1032,11 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     masks = key_masks(offsets, codes)
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, threshold, tally)
+        edges += _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally)
     return sorted(edges)
 
 
-def _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
     partition's candidates: a pair is in one part only), `tally` added to."""
     if not i.size:
@@ -1022,7 +1054,7 @@ def _verify(i, j, same, forms, count, first, offsets, codes, ordered, masks, thr
     # Every (key of i, key of j) combination, counted in one compiled loop; a pair's
     # similarity is the largest.
     best = np.empty(i.size, np.float64)
-    _jaccard_kernel()(offsets, codes, ordered, masks, count, first, i, j, float(threshold), best)
+    _jaccard_kernel()(offsets, codes, masks, count, first, i, j, float(threshold), best)
     above = np.flatnonzero(best >= threshold)
     tally["above_threshold"] += int(above.size)
     i, j = i[above], j[above]

@@ -453,10 +453,12 @@ def test_distinct_pairs_keeps_the_first_of_each_pair_as_np_unique_finds_them():
 @pytest.mark.parametrize("universe", [40, 1 << 62])
 def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwise(threshold, universe):
     """The compiled Jaccard skips a pair whose mask bound cannot reach the threshold and stops
-    merging once a pair cannot reach it: every pair at or above it (exact fractions included,
+    counting once a pair cannot reach it: every pair at or above it (exact fractions included,
     e.g. 2/8 at 0.25) gets its exact Jaccard, every pair below it a number below it, so
     `best >= threshold` decides as the exact value would. Small codes (few mask collisions)
-    and codes drawn from 2^62 values in sets of up to 120 (masks of 512 bits fill up)."""
+    and codes drawn from 2^62 values in sets of up to 120 (masks of 512 bits fill up). Rows
+    come unsorted and stay untouched; pairs in triangle order (one text's pairs together: its
+    row stays in the kernel's table) and shuffled (a new table for nearly every pair)."""
     rng = np.random.default_rng(int(threshold * 1000))
     if universe == 40:
         sets = [np.unique(rng.integers(0, 40, rng.integers(0, 30))) for _ in range(400)]
@@ -469,20 +471,21 @@ def test_jaccard_kernel_is_exact_at_or_above_the_threshold_and_below_it_otherwis
     a, b = np.triu_indices(len(sets), 1)
     a, b = a.astype(np.int64), b.astype(np.int64)
     out, merged_all = np.empty(a.size, np.float64), np.empty(a.size, np.float64)
-    shuffled = np.concatenate([rng.permutation(x) for x in sets]).astype(np.uint64)  # rows sorted on demand
+    shuffled = np.concatenate([rng.permutation(x) for x in sets]).astype(np.uint64)  # rows in any order
     before = shuffled.copy()
-    ordered = np.zeros(len(sets), np.bool_)
     one_row = np.ones(len(sets), np.int64), np.arange(len(sets), dtype=np.int64)  # count, first: a row per text
-    textdup._jaccard_kernel()(offsets, shuffled, ordered, textdup.key_masks(offsets, shuffled), *one_row, a, b, float(threshold), out)
+    textdup._jaccard_kernel()(offsets, shuffled, textdup.key_masks(offsets, shuffled), *one_row, a, b, float(threshold), out)
+    assert np.array_equal(shuffled, before)
     no_bound = np.zeros((len(sets), textdup.MASK_WORDS), np.uint64)  # empty masks bound nothing
-    textdup._jaccard_kernel()(offsets, codes, np.ones(len(sets), np.bool_), no_bound, *one_row, a, b, float(threshold), merged_all)
-    rows = [slice(offsets[r], offsets[r + 1]) for r in range(len(sets))]
-    assert ordered.any() and all(  # rows it merged are sorted in place and marked; the others untouched
-        np.array_equal(shuffled[r], np.sort(before[r]) if ordered[k] else before[r]) for k, r in enumerate(rows))
+    textdup._jaccard_kernel()(offsets, codes, no_bound, *one_row, a, b, float(threshold), merged_all)
+    mixed, mixed_out = rng.permutation(a.size), np.empty(a.size, np.float64)
+    textdup._jaccard_kernel()(offsets, shuffled, textdup.key_masks(offsets, shuffled), *one_row, a[mixed], b[mixed], float(threshold), mixed_out)
+    in_pair_order = np.empty(a.size, np.float64)
+    in_pair_order[mixed] = mixed_out  # below the threshold the value may differ: a count stops early
     exact = np.array([len(set(sets[x]) & set(sets[y])) / u if (u := len(set(sets[x]) | set(sets[y]))) else 0.0
                       for x, y in zip(a.tolist(), b.tolist(), strict=True)])
     at_or_above = exact >= threshold
-    for got in (out, merged_all):
+    for got in (out, merged_all, in_pair_order):
         assert np.array_equal(got[at_or_above], exact[at_or_above])
         assert np.all(got[~at_or_above] < threshold) and np.all(got[~at_or_above] <= exact[~at_or_above])
     assert 0 < at_or_above.sum() < a.size or threshold in (0.0, 1.0)
