@@ -236,6 +236,13 @@ def test_char_shingle_hashes_are_datasketch_values_of_the_decoded_shingles():
     got = textdup.char_shingle_hashes(distinct).tolist()
     assert got == [want[textdup._code_text(int(c))] for c in distinct]
     assert textdup.char_shingle_hashes(distinct).tolist() == got  # from the cache
+    # codes in any order (signing passes them in first-seen order), misses among hits
+    shuffled = np.random.default_rng(0).permutation(distinct)
+    textdup.clear_caches()
+    textdup.char_shingle_hashes(shuffled[::2])
+    assert textdup.char_shingle_hashes(shuffled).tolist() == [want[textdup._code_text(int(c))] for c in shuffled]
+    known = textdup._HASHES[0]
+    assert np.all(known[1:] > known[:-1]) and known.size == distinct.size  # kept sorted
 
 
 @pytest.mark.parametrize("unit, ngram", [("char", 3), ("char", 2), ("char", 1), ("word", 1)])
