@@ -1,7 +1,7 @@
 """dedup_text's signing step per pair at the partition counts of growing pools: a 4,096-pair
-batch (generated texts) through ``SignBatchFn.pieces``, whose band rows are split into
-``pools / rows_per_partition x bands`` partitions by ``schema.split_by_key`` (one stable
-sort), against the same step with the split it replaced (one Arrow filter per partition),
+batch (generated texts) through ``SignBatchFn.pieces``, whose band rows are grouped into
+``pools / rows_per_partition x bands`` partitions by ``schema.key_groups`` (one stable sort),
+against the same step with the grouping it replaced (one scan of the keys per partition),
 measured in the same run; the pieces are checked equal. Medians of repeats.
 
     .venv/bin/python benchmarks/bench_sign_split.py [--pairs 100000 1000000 3000000]
@@ -31,14 +31,14 @@ from curate.config import DedupTextConfig  # noqa: E402
 from curate.io import shards  # noqa: E402
 from curate.transforms import dedup_text  # noqa: E402
 
-SORTED = schema.split_by_key
+SORTED = schema.key_groups
 
 
-def split_by_filter(table: pa.Table, keys):
-    """The split before: one filter per distinct partition."""
+def groups_by_filter(keys):
+    """The grouping before: one scan of the keys per distinct partition."""
     keys = np.asarray(keys)
     for k in np.unique(keys):
-        yield int(k), table.filter(pa.array(keys == k))
+        yield int(k), np.flatnonzero(keys == k)
 
 
 def main(argv=None) -> int:
@@ -60,14 +60,14 @@ def main(argv=None) -> int:
         times: dict[str, list[float]] = {"sorted": [], "filter_per_partition": []}
         pieces = {}
         for _ in range(a.repeats):
-            for name, split in (("sorted", SORTED), ("filter_per_partition", split_by_filter)):
-                schema.split_by_key = split  # the split the step calls, for this measurement
+            for name, split in (("sorted", SORTED), ("filter_per_partition", groups_by_filter)):
+                schema.key_groups = split  # the grouping the step calls, for this measurement
                 try:
                     t = time.perf_counter()
                     pieces[name] = list(fn.pieces(table, parts))
                     times[name].append(time.perf_counter() - t)
                 finally:
-                    schema.split_by_key = SORTED
+                    schema.key_groups = SORTED
         same = [k for k, _ in pieces["sorted"]] == [k for k, _ in pieces["filter_per_partition"]] and all(
             x.equals(y) for (_, x), (_, y) in zip(pieces["sorted"], pieces["filter_per_partition"], strict=True))
         med = {k: statistics.median(v) for k, v in times.items()}
