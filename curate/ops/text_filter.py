@@ -27,6 +27,7 @@ empty entry is never matched (under the literal rule it would match every double
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -151,12 +152,66 @@ class Matcher:
 
 
 def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """White-space separated words per text (Python's ``str.split()``), 0 for null."""
-    return np.fromiter(
-        (len(t.split()) if t is not None else 0 for t in texts.to_pylist()),
-        dtype=np.int32,
-        count=len(texts),
-    )
+    """White-space separated words per text (Python's ``str.split()``: runs of characters that
+    are not ``str.isspace``), 0 for null; counted in compiled code over the UTF-8 bytes."""
+    from curate.ops.textdup import utf8_ranges
+
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if pa.types.is_large_string(texts.type) or pa.types.is_string(texts.type):
+        data, starts, ends = utf8_ranges(texts)
+    else:  # another type: as text
+        data, starts, ends = utf8_ranges(texts.cast(pa.large_string()))
+    out = np.zeros(len(texts), np.int32)
+    _word_count_kernel()(data, np.ascontiguousarray(starts), np.ascontiguousarray(ends), out)
+    return out
+
+
+@functools.cache
+def _word_count_kernel():
+    """Compiled: out[t] = the words of text t (UTF-8 bytes data[starts[t]:ends[t]]), a word
+    being a run of characters that are not white space as Python's ``str.isspace`` has it:
+    ASCII 09-0D, 1C-20 and U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+    U+205F, U+3000. A byte that starts none of those is part of a word (continuation bytes
+    are never lead bytes, so a multi-byte character is stepped over byte by byte)."""
+
+    def word_count(data, starts, ends, out):
+        for t in range(out.size):
+            words = 0
+            in_word = False
+            x, e = starts[t], ends[t]
+            while x < e:
+                b = data[x]
+                step = 0  # the length of the white-space character here; 0: not one
+                if b < 0x80:
+                    if b == 0x20 or 0x09 <= b <= 0x0D or 0x1C <= b <= 0x1F:
+                        step = 1
+                elif b == 0xC2 and x + 1 < e:
+                    if data[x + 1] == 0x85 or data[x + 1] == 0xA0:
+                        step = 2
+                elif b == 0xE1 and x + 2 < e:
+                    if data[x + 1] == 0x9A and data[x + 2] == 0x80:
+                        step = 3
+                elif b == 0xE2 and x + 2 < e:
+                    c, d = data[x + 1], data[x + 2]
+                    if (c == 0x80 and (d <= 0x8A or d == 0xA8 or d == 0xA9 or d == 0xAF)) or (c == 0x81 and d == 0x9F):
+                        step = 3
+                elif b == 0xE3 and x + 2 < e:
+                    if data[x + 1] == 0x80 and data[x + 2] == 0x80:
+                        step = 3
+                if step:
+                    in_word = False
+                    x += step
+                else:
+                    if not in_word:
+                        words += 1
+                        in_word = True
+                    x += 1
+            out[t] = words
+
+    from curate.ops.minhash import compiled
+
+    return compiled(word_count)
 
 
 class LanguageId:

@@ -291,11 +291,11 @@ def _char_codes(keys: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     distinct codes; ngram <= 3). Keys are normally ``lsh_keys`` output (lower-case words
     joined by single spaces); others are brought to that form first, as ``shingles`` does."""
     keys = [k if k.lower() == k else " ".join(_TOKEN.findall(k.lower())) for k in keys]
-    data, starts, ends = _utf8_ranges(pa.array(keys, pa.large_string()))
+    data, starts, ends = utf8_ranges(pa.array(keys, pa.large_string()))
     return _utf8_char_codes(data, starts, ends, ngram)
 
 
-def _utf8_ranges(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def utf8_ranges(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(UTF-8 bytes, start, end) of each string of an Arrow string array (nulls: empty)."""
     if strings.null_count:
         strings = strings.fill_null("")
@@ -832,7 +832,7 @@ def text_codes(forms: list[str | None] | pa.Array, ngram: int, unit: str) -> Key
     strings = forms if isinstance(forms, pa.Array) else pa.array(forms, pa.large_string())
     n = len(strings)
     if unit == "char" and ngram <= 3:
-        data, starts, ends = _utf8_ranges(strings)
+        data, starts, ends = utf8_ranges(strings)
         count = np.ones(n, np.int64)
         key_start, key_end = starts.copy(), ends.copy()
         several = np.zeros(n, np.bool_)
@@ -1073,7 +1073,7 @@ def verdicts(forms: pa.Array, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     forms are ASCII, else ``verdict`` (the Python rule, cached per process)."""
     from curate.ops import form_kernels
 
-    data, starts, ends = _utf8_ranges(forms)
+    data, starts, ends = utf8_ranges(forms)
     out = np.empty(i.size, np.int64)
     form_kernels.rule_pairs(data, starts, ends, np.ascontiguousarray(i, np.int64), np.ascontiguousarray(j, np.int64), out)
     for p in np.flatnonzero(out < 0).tolist():

@@ -101,6 +101,30 @@ def test_text_rules(text, reason):
     assert ops.text_rule_reasons(texts, ops.word_counts(texts), 3, 6) == [reason]
 
 
+WHITE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+def test_word_counts_equal_python_split():
+    """The compiled count against ``len(str.split())``: every character Python calls white
+    space, alone and between words; characters that share lead bytes with them (U+0080-00BF,
+    U+2000-206F, U+3001, U+1681...); random strings of all of those, letters of 1-4 UTF-8
+    bytes and emoji; the sample captions; nulls, empty strings, chunked, sliced and large
+    string columns."""
+    near = [chr(c) for c in (*range(0x80, 0xC0), *range(0x1670, 0x1690), *range(0x2000, 0x2070), *range(0x3000, 0x3010))]
+    pieces = WHITE + near + ["a", "é", "東京", "𝔘", "😀", "word", "x"]
+    rng = random.Random(7)
+    texts = [*WHITE, *near, *(f"a{w}b" for w in WHITE + near), *(f"{w}a{w}{w}b{w}" for w in WHITE)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(5000)]
+    texts += _sample_texts() + ["", None, "  lead and trail  ", "one"]
+    want = [len(t.split()) if t is not None else 0 for t in texts]
+    assert ops.word_counts(pa.array(texts, pa.string())).tolist() == want
+    assert ops.word_counts(pa.array(texts, pa.large_string())).tolist() == want
+    chunked = pa.chunked_array([pa.array(texts[:100], pa.string()), pa.array(texts[100:], pa.string())])
+    assert ops.word_counts(chunked).tolist() == want
+    assert ops.word_counts(pa.array(texts, pa.string()).slice(37, 500)).tolist() == want[37:537]
+    assert ops.word_counts(pa.array([], pa.string())).tolist() == []
+
+
 def test_match_array_on_chunked_and_sliced_columns(corpus):
     """A table column arrives chunked, a filtered batch sliced (Arrow offsets != 0): the
     matches are those of the plain array, row by row."""

@@ -167,7 +167,7 @@ def test_compiled_rule_is_the_rule():
     i = np.array([number[textdup.tokenized(a)] for a, _ in pairs], np.int64)
     j = np.array([number[textdup.tokenized(b)] for _, b in pairs], np.int64)
     arrow = pa.array(forms, pa.string())
-    data, starts, ends = textdup._utf8_ranges(arrow)
+    data, starts, ends = textdup.utf8_ranges(arrow)
     got = np.empty(i.size, np.int64)
     form_kernels.rule_pairs(data, starts, ends, i, j, got)
     want = np.array([textdup.near_duplicate(a, b) for a, b in pairs])
@@ -369,7 +369,7 @@ def test_several_segment_keys_are_the_lsh_keys():
         "the red | fox of", "b a | a b c | c", "🙂 | 𝔘 tower | 🙂", "zebra | Zebra | \u00e9clair | eclair", "of fox | the",
     ]
     forms = pa.array([textdup.tokenized(t) for t in texts], pa.string())
-    data, starts, ends = textdup._utf8_ranges(forms)
+    data, starts, ends = textdup.utf8_ranges(forms)
     out, key_start, key_end, count = textdup.several_segment_keys(data, starts, ends)
     got = [[bytes(out[key_start[2 * i + k] : key_end[2 * i + k]]).decode() for k in range(count[i])] for i in range(len(texts))]
     assert got == [textdup.lsh_keys(t) for t in texts]

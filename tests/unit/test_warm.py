@@ -1,7 +1,7 @@
 """curate.ops.warm reaches every compiled kernel the text stage calls: in a fresh process,
-after it has run, dedup_text's own steps (signing, then verification of every partition) on
-captions of every shape neither compile nor load a kernel signature more, so setup leaves nothing for a worker's first
-batch to compile."""
+after it has run, the filter's word counts and dedup_text's own steps (signing, then
+verification of every partition) on captions of every shape neither compile nor load a
+kernel signature more, so setup leaves nothing for a worker's first batch to compile."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ texts = ["a red car parked on the street", "a red car parked on a street", "Red 
          "café au lait in a blue cup", "café au lait in a blue cup!", "of the and", "the and of", "", None,
          " ".join(f"word{k}" for k in range(80)), " ".join(f"word{k}" for k in range(81))] * 3
 table = pa.table({"uid": [f"{k:032x}" for k in range(len(texts))], "text": texts})
+from curate.ops import text_filter
+text_filter.word_counts(table["text"])
 edges = 0
 for c in (DedupTextConfig(), DedupTextConfig(ngram=1, unit="word")):
     sign, verify = SignBatchFn(c), BucketEdgesFn(c)
