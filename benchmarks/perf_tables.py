@@ -182,7 +182,9 @@ def minhash_match(results: Path):
         how = re.search(r"padded with (.+?)(?: to [\d,]+)?$", p.get("entries_source", ""))
         rows.append([f"same, {p['entries'] / 1000:.0f}K entries" + (f" (padded with {how.group(1)})" if how else ""),
                      f"{n0(med['beam_steady'])} texts/s", f"bare kernel {n0(med['bare_kernel'])} texts/s",
-                     f"{med['beam_steady'] / med['bare_kernel']:.2f} ({p['repeats']} repeats)"])
+                     f"{med['beam_steady'] / med['bare_kernel']:.2f} ({p['repeats']} repeats"
+                     + (f"; median of their ratios {p['ratio_beam_steady_vs_bare_kernel_median_of_repeats']:.2f}"
+                        if "ratio_beam_steady_vs_bare_kernel_median_of_repeats" in p else "") + ")"])
     if m is not None:
         med = m["texts_per_s_median"]
         rows.append(["matching, Beam end to end (pipeline start, automaton build, Parquet in)",
