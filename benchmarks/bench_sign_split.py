@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     rows = []
     for pool in a.pairs:
         parts = shards.num_shards(pool, c.rows_per_partition)
+        # "filter_per_partition": the name files before 2026-12-03 used for the grouping before
         times: dict[str, list[float]] = {"sorted": [], "filter_per_partition": []}
         pieces = {}
         for _ in range(a.repeats):
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"pool {pool:>9,}: {parts * c.bands:>5} band partitions; signing a {len(texts):,}-pair batch "
               f"{row['us_per_pair_median']['sorted']:.0f} us/pair sorted, "
-              f"{row['us_per_pair_median']['filter_per_partition']:.0f} us/pair with a filter per partition "
+              f"{row['us_per_pair_median']['filter_per_partition']:.0f} us/pair with a scan per partition "
               f"({row['speedup']:.1f}x); same pieces: {same}", flush=True)
         if not same:
             print("PIECES DIFFER", file=sys.stderr)

@@ -1028,7 +1028,7 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     if members.size and not 0 <= members.min() <= members.max() < len(forms):
         raise ValueError(f"bucket members must be text numbers in [0, {len(forms)}): got {members.min()}..{members.max()}")
     forms = forms if isinstance(forms, pa.Array) else pa.array(forms, pa.large_string())
-    count, first, offsets, codes, ordered, ident = text_codes(forms, ngram, unit)
+    count, first, offsets, codes, _, ident = text_codes(forms, ngram, unit)  # rows unsorted: the Jaccard loop hashes them
     n_ident = int(ident.max()) + 1 if ident.size else 0
     empty = np.zeros(0, np.int64)
     total = _candidates_kernel()(members, bucket_offsets, ident, n_ident, max_compare, 1, 0, empty, empty, empty)
