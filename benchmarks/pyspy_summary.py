@@ -1,6 +1,7 @@
 """Where a text-stage run's samples go, from py-spy's raw output of the benchmark (all its
 processes): samples per process (and how many sit in a waiting leaf), per DoFn of the text
-stage, and inside BucketEdgesFn per callee of dedup_text's verification.
+stage, inside BucketEdgesFn per callee of dedup_text's verification, the worker processes'
+samples in a DoFn, waiting or in the runner, and the callees of signing and of the filter.
 
     /path/to/py-spy record --subprocesses --rate 20 --format raw -o spy.txt -- \\
         .venv/bin/python benchmarks/bench_text_stage.py --pairs 1000000 --workers 2
@@ -16,6 +17,7 @@ import collections
 
 DOFNS = ["BucketEdgesFn", "SignBatchFn", "FilterTextFn", "_Spill", "ApplyLabelsFn", "CapClusterFn", "KeyByShardFn",
          "Balance", "write_shard", "read_shard", "text_data", "write_pairs", "bare_rate", "cluster_fingerprint"]
+INSIDE = ["SignBatchFn.pieces", "FilterTextFn.process"]  # DoFns broken down by callee as well
 WAITING = ["Condition.wait", "_serve", "channel_spin", "Popen._try_wait", "Event.wait", "Queue.get",
            "Semaphore.acquire", "_wait_once", "select"]
 
@@ -26,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=20, help="the --rate py-spy sampled at")
     a = ap.parse_args(argv)
     procs, waiting, dofn, verify = (collections.Counter() for _ in range(4))
+    inside = {name: collections.Counter() for name in INSIDE}
+    workers = collections.Counter()  # SDK worker processes' samples: in a DoFn, waiting, the runner
     with open(a.raw, encoding="utf-8") as f:
         for line in f:
             stack, _, count = line.rstrip().rpartition(" ")
@@ -35,7 +39,16 @@ def main(argv=None) -> int:
             procs[proc] += n
             if any(w in frames[-1] for w in WAITING):
                 waiting[proc] += n
-            dofn[next((d for d in DOFNS if d in stack), "(runner, driver, other)")] += n
+            which = next((d for d in DOFNS if d in stack), "(runner, driver, other)")
+            dofn[which] += n
+            if sum(x.startswith("process") for x in frames[:3]) > 1:  # a worker (a child of the driver)
+                workers["waiting" if any(w in frames[-1] for w in WAITING) else
+                        "in a DoFn" if which != "(runner, driver, other)" else "the runner (neither)"] += n
+            for name, counter in inside.items():
+                hits = [k for k, x in enumerate(frames) if name in x]
+                if hits:
+                    below = [x.split(" (")[0] for x in frames[hits[-1] + 1 : hits[-1] + 3]]
+                    counter[" > ".join(below) or "(itself)"] += n
             if "BucketEdgesFn" in stack:
                 at = max(k for k, x in enumerate(frames) if "BucketEdgesFn" in x)
                 below = [x.split(" (")[0] for x in frames[at + 1 :]]
@@ -54,6 +67,13 @@ def main(argv=None) -> int:
     print("inside BucketEdgesFn (a callee's own samples; _verify's own include the compiled Jaccard loop):")
     for k, n in verify.most_common(16):
         print(f"  {n / a.rate:8.1f}  {k}")
+    print("worker processes' samples:")
+    for k, n in workers.most_common():
+        print(f"  {n / a.rate:8.1f}  {k}")
+    for name, counter in inside.items():
+        print(f"inside {name} (callees two levels down; compiled code counts in its caller):")
+        for k, n in counter.most_common(10):
+            print(f"  {n / a.rate:8.1f}  {k}")
     return 0
 
 

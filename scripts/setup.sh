@@ -49,8 +49,9 @@ if [ "$(cat .venv/.curate-bytecode 2>/dev/null)" != "$stamp" ]; then
 fi
 .venv/bin/python -m compileall -q curate >/dev/null
 # numba's cache of the text stage's compiled kernels (curate/ops/warm.py): a cold process
-# compiles them for ~13 s, and each worker started before the first has written the cache
-# compiles them too. Loading them when they are cached takes ~1.5 s.
+# compiles them for ~14 s (NUMBA_CACHE_DIR=$(mktemp -d) python -m curate.ops.warm prints
+# the time), and each worker started before the first has written the cache compiles them
+# too. Loading them when they are cached takes ~1 s.
 .venv/bin/python -m curate.ops.warm >/dev/null
 
 # 2a. Debian packages ------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Compile the text stage's numba kernels once, into numba's on-disk cache.
 
 A process that finds a kernel in the cache loads it in well under a second; one that does not
-compiles it, ~13 s for the text stage's kernels on a 2-core machine, and every worker process
+compiles it, ~14 s for the text stage's kernels on a 2-core machine, and every worker process
 started before the first one has written the cache compiles them too. ``scripts/setup.sh``
 runs this after installing, so the first pipeline run (and a test suite's first worker)
 starts warm; an image for a cluster can run it at build time:
 
-    python -m curate.ops.warm
+    python -m curate.ops.warm    # prints the seconds of each step
+    NUMBA_CACHE_DIR=$(mktemp -d) python -m curate.ops.warm    # the same, from a cold cache
 
 The cache lives next to each kernel's source file (``__pycache__``), or in the user's cache
 folder where that is read-only; it is keyed by the source file, so an edited file compiles
