@@ -748,7 +748,7 @@ def all_bucket_candidates(members: np.ndarray, offsets: np.ndarray, ident: np.nd
 
 def partition_edges(
     buckets: list[list[int]] | tuple[np.ndarray, np.ndarray], forms: list[str] | pa.Array, threshold: float, ngram: int,
-    unit: str, max_compare: int, counts: dict | None = None,
+    unit: str, max_compare: int, counts: dict | None = None, memo=None,
 ) -> list[tuple[int, int]]:
     """Verified near-duplicate edges (i, j), i < j, among texts numbered in uid order and
     given in their ``tokenized`` forms (`forms`: a list, or an Arrow string array, which
@@ -761,9 +761,11 @@ def partition_edges(
     of their keys' shingle sets >= `threshold` (``key_jaccard``, counted in bulk) and
     ``near_duplicate``. `counts`, when given, receives how many distinct candidates there
     were (``candidates``, ``same_keys``), how many reached the rule (``above_threshold``)
-    and the edges (``edges``)."""
+    and the edges (``edges``). `memo` (a ``rule_memo.RuleMemo``; the stage gives each worker
+    process one) gives the rule's verdicts on pairs of forms it has met before, and keeps the
+    new ones: the edges are the same with or without it."""
     tally = {"candidates": 0, "same_keys": 0, "above_threshold": 0, "edges": 0}
-    edges = _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
+    edges = _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally, memo)
     tally["edges"] = len(edges)
     if counts is not None:
         for k, v in tally.items():
@@ -1023,7 +1025,7 @@ def _flat(buckets) -> tuple[np.ndarray, np.ndarray]:
     return members, np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
 
 
-def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally) -> list[tuple[int, int]]:
+def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally, memo=None) -> list[tuple[int, int]]:
     members, bucket_offsets = (np.ascontiguousarray(a, np.int64) for a in _flat(buckets))
     if members.size and not 0 <= members.min() <= members.max() < len(forms):
         raise ValueError(f"bucket members must be text numbers in [0, {len(forms)}): got {members.min()}..{members.max()}")
@@ -1037,13 +1039,14 @@ def _partition_edges(buckets, forms, threshold, ngram, unit, max_compare, tally)
     masks = key_masks(offsets, codes)
     for part in range(n_parts):
         i, j, same = all_bucket_candidates(members, bucket_offsets, ident, max_compare, n_parts, part)
-        edges += _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally)
+        edges += _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally, memo)
     return sorted(edges)
 
 
-def _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally) -> list[tuple[int, int]]:
+def _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, tally, memo=None) -> list[tuple[int, int]]:
     """Edges among candidate pairs (i, j, same_keys) of ``_partition_edges`` (one part of a
-    partition's candidates: a pair is in one part only), `tally` added to."""
+    partition's candidates: a pair is in one part only), `tally` added to; the rule's
+    verdicts taken from `memo` where it has them."""
     if not i.size:
         return []
     # A pair met in several buckets is checked once (same_keys is a function of the pair:
@@ -1063,7 +1066,10 @@ def _verify(i, j, same, forms, count, first, offsets, codes, masks, threshold, t
     above = np.flatnonzero(best >= threshold)
     tally["above_threshold"] += int(above.size)
     i, j = i[above], j[above]
-    near = verdicts(forms, i, j)
+    if memo is None:
+        near = verdicts(forms, i, j)
+    else:
+        near = memo.verdicts(*utf8_ranges(forms), i, j, lambda a, b: verdicts(forms, a, b)).astype(bool)
     return edges + list(zip(i[near].tolist(), j[near].tolist(), strict=True))
 
 

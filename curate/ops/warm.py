@@ -22,7 +22,7 @@ import time
 import pyarrow as pa
 
 from curate.config import DedupTextConfig
-from curate.ops import minhash, text_filter, textdup
+from curate.ops import minhash, rule_memo, text_filter, textdup
 
 # Captions that take every branch of verification: a one-segment pair of near-duplicates,
 # several-segment texts (two LSH keys each), non-ASCII forms (the rule's Python path) and
@@ -55,8 +55,12 @@ def warm(config: DedupTextConfig = DedupTextConfig()) -> dict[str, float]:
     seconds["signing"] = time.perf_counter() - t
     t = time.perf_counter()
     everyone = [list(range(len(CAPTIONS)))]
+    memo = rule_memo.RuleMemo()
+    memo.reserve(texts=rule_memo.SMALLEST, pairs=rule_memo.SMALLEST)  # its tables' growth
     for unit, ngram in ((config.unit, config.ngram), ("word", 1)):
-        edges = textdup.partition_edges(everyone, pa.array(forms, pa.string()), config.threshold, ngram, unit, config.max_compare)
+        edges = textdup.partition_edges(
+            everyone, pa.array(forms, pa.string()), config.threshold, ngram, unit, config.max_compare, memo=memo
+        )
         if (0, 1) not in edges or (6, 7) not in edges:
             raise RuntimeError(f"kernel warm-up: unexpected edges {edges} ({unit} {ngram}-grams)")
     seconds["verification"] = time.perf_counter() - t

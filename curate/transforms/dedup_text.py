@@ -110,8 +110,12 @@ class BucketEdgesFn(beam.DoFn):
         self.config = config
 
     def setup(self):
+        from curate.ops import rule_memo
+
         self.buckets = Metrics.counter(STAGE, "candidate_buckets")
         self.edges = Metrics.counter(STAGE, "edges")
+        # the rule's verdicts this process has found, for the next partitions that meet the pairs
+        self.memo = rule_memo.process_memo()
 
     def process(self, item):
         _, pieces = item
@@ -152,7 +156,9 @@ class BucketEdgesFn(beam.DoFn):
         offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         self.buckets.inc(len(lengths))
         c = self.config
-        edges = textdup.partition_edges((members.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare)
+        edges = textdup.partition_edges(
+            (members.astype(np.int64), offsets), forms, c.threshold, c.ngram, c.unit, c.max_compare, memo=self.memo
+        )
         self.edges.inc(len(edges))
         if not edges:
             return
