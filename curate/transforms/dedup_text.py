@@ -8,7 +8,9 @@ Steps (all inside the pipeline, nothing global on one worker but counts):
      (partition count from the global row count), through files in the run's exchange
      folder where one is given.
   2. ``GroupByKey`` on band-key partitions, then ``BucketEdgesFn``: pairs sharing a band key
-     are candidates, verified by the content-word rule (``textdup.partition_edges``).
+     are candidates, verified by the content-word rule (``textdup.partition_edges``); each
+     worker process keeps the rule's verdicts for the next partitions that meet the same
+     pair (``curate.ops.rule_memo``).
   3. ``ConnectedComponents`` (large-star / small-star rounds): every node → the smallest uid
      of its component.
   4. ``CapClusterFn`` per component: its size, and which members exceed the cap (a uniform
