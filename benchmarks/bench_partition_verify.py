@@ -51,6 +51,15 @@ def band_rows(texts: list[str], c: DedupTextConfig) -> tuple[np.ndarray, np.ndar
     return out.reshape(-1), np.repeat(np.asarray(owner, np.int64), c.bands)
 
 
+def pool_band_rows(pairs: int, c: DedupTextConfig):
+    """The generated pool of `pairs` texts and its band rows as the stage partitions them:
+    (texts, band keys, text numbers, partition of each row, number of band partitions)."""
+    texts = text_data.texts(pairs)
+    n_parts = shards.num_shards(pairs, c.rows_per_partition) * c.bands
+    keys, rows = band_rows(texts, c)
+    return texts, keys, rows, (keys % np.uint64(n_parts)).astype(np.int64), n_parts
+
+
 def partition_buckets(keys: np.ndarray, rows: np.ndarray):
     """BucketEdgesFn's input of one partition: (members, offsets) over text numbers in order,
     and those text numbers (the partition's texts, in uid order)."""
@@ -116,10 +125,7 @@ def main():
     ap.add_argument("--output", type=Path)
     args = ap.parse_args()
     c = DedupTextConfig()
-    texts = text_data.texts(args.pairs)
-    n_parts = shards.num_shards(args.pairs, c.rows_per_partition) * c.bands
-    keys, rows = band_rows(texts, c)
-    part = (keys % np.uint64(n_parts)).astype(np.int64)
+    texts, keys, rows, part, n_parts = pool_band_rows(args.pairs, c)
     distinct, sizes = np.unique(keys, return_counts=True)
     hot = int(distinct[np.argmax(sizes)] % np.uint64(n_parts))
     textdup.partition_edges(

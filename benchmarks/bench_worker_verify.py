@@ -1,7 +1,7 @@
 """A worker's share of dedup_text's verification, partition after partition in one process as
 a worker runs it, with and without the per-process memo of the rule's verdicts
 (``curate.ops.rule_memo``): the generated pool signed and cut into the stage's band
-partitions (``bench_partition_verify.band_rows``), the partitions p with p % --workers == 0
+partitions (``bench_partition_verify.pool_band_rows``), the partitions p with p % --workers == 0
 verified in order by ``textdup.partition_edges``. Arms alternate, each pass starting from
 empty caches and a fresh memo, as a new worker does; CPU seconds per pass (process time: the
 machine may be busy), medians, and how often the rule itself ran. Both arms must find the
@@ -27,11 +27,9 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
-import text_data  # noqa: E402
-from bench_partition_verify import band_rows, partition_buckets  # noqa: E402
+from bench_partition_verify import partition_buckets, pool_band_rows  # noqa: E402
 
 from curate.config import DedupTextConfig  # noqa: E402
-from curate.io import shards  # noqa: E402
 from curate.ops import rule_memo, textdup  # noqa: E402
 
 
@@ -84,10 +82,7 @@ def main():
     ap.add_argument("--output", type=Path)
     args = ap.parse_args()
     c = DedupTextConfig()
-    texts = text_data.texts(args.pairs)
-    n_parts = shards.num_shards(args.pairs, c.rows_per_partition) * c.bands
-    keys, rows = band_rows(texts, c)
-    part = (keys % np.uint64(n_parts)).astype(np.int64)
+    texts, keys, rows, part, n_parts = pool_band_rows(args.pairs, c)
     mine = part % args.workers == 0
     keys, rows, part = keys[mine], rows[mine], part[mine]
     order = np.argsort(part, kind="stable")
