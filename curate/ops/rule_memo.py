@@ -2,15 +2,17 @@
 
 A pair of captions similar enough to reach the rule (``textdup.near_duplicate``: Jaccard at
 or above the threshold) shares many LSH bands, so the rule meets it again in most partitions
-where the two share one (~30 times at 100K generated pairs): the rule's verdicts were a fifth
-of verification's time. ``RuleMemo`` keeps them per process, keyed by the pair of texts:
+where the two share one: in one worker's share of the 1M-pair benchmark pool it ran on 2.99M
+pairs, of which 460K distinct (``benchmarks/bench_worker_verify.py``,
+``worker_verify_1m_2026-12-03.json``). ``RuleMemo`` keeps the verdicts per process, keyed by
+the pair of texts:
 
 - texts are numbered by their tokenized form's bytes: a hash finds the slot, the bytes are
   then compared, so two texts get one number only when their forms are equal;
 - a verdict is stored under the pair of numbers, in the order the pair was given.
 
-Both live in arrays of fixed size, filled in compiled code. When a partition's new texts do
-not fit, the memo is emptied and filled again from that partition (the verdicts, keyed by
+The forms live in arrays of fixed size, the two hash tables grow as they fill; all are filled
+in compiled code. When a partition's new texts do not fit, the memo is emptied and filled again from that partition (the verdicts, keyed by
 the old numbers, go with it), so a worker's memory stays bounded whatever the pool. What the
 memo holds changes only the time a partition takes: every verdict it gives is the rule's for
 the same two forms (``tests/unit/test_rule_memo.py`` compares them, with memos small
@@ -171,6 +173,8 @@ class RuleMemo:
     on every lookup)."""
 
     def __init__(self, texts: int = 1 << 20, form_bytes: int = 32 << 20, verdicts: int = 1 << 21, hash_bits: int = 64):
+        if not 0 < texts < (1 << 32) - 1:  # a verdict's key holds two entry numbers (+ 1) in 32 bits each
+            raise ValueError(f"RuleMemo texts must be in [1, 2**32 - 1): got {texts}")
         self.capacity = (int(texts), int(form_bytes))
         self.max_verdicts = int(verdicts)
         self.mask = np.uint64((1 << hash_bits) - 1)

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from curate.ops import rule_memo, textdup
+from tests.unit.test_textdup import _sample_or_generated
 
 
 def _ranges(forms: list[str]):
@@ -85,16 +86,8 @@ def test_a_full_memo_is_emptied_and_one_too_small_is_bypassed():
     memo.verdicts(data, starts, ends, i[:6], j[:6], lambda a, b: np.ones(a.size, np.int64))
     memo.verdicts(data, starts, ends, i[6:12], j[6:12], lambda a, b: np.ones(a.size, np.int64))
     assert int(memo.pairs_used[0]) == 6  # the first six were forgotten to make room
-
-
-def _texts(n: int) -> list[str]:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-    import text_data
-
-    return text_data.texts(n)
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        rule_memo.RuleMemo(texts=1 << 32)  # entry numbers would not fit a verdict's key
 
 
 @pytest.mark.parametrize("memo_args", [{}, {"texts": 300, "form_bytes": 20_000, "verdicts": 200, "hash_bits": 3}])
@@ -104,7 +97,7 @@ def test_verification_with_a_memo_finds_the_same_edges(memo_args):
     does: the same edges as without a memo, the rule asked far less often; with a small memo
     it is emptied again and again and still agrees."""
     rng = random.Random(7)
-    base = _texts(1500)
+    base = _sample_or_generated(1500)
     variants = []
     for t in base[:400]:
         words = t.split()
