@@ -13,7 +13,10 @@ import os
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+import curate.beam_worker  # noqa: F401  (this process may run bundles: the local runner in process, LOOPBACK)
+
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+WORKER_PLUGIN = "curate.beam_worker"  # imported by every SDK worker at start (--beam_plugins)
 RUNNER_ALIASES = {"local": LOCAL_RUNNER, "fnapi": LOCAL_RUNNER}
 
 
@@ -91,6 +94,32 @@ def even_bundle_splits_on_local_runner() -> None:
 even_bundle_splits_on_local_runner()
 
 
+def plugins_reach_local_workers() -> None:
+    """Give the local runner's worker processes the pipeline's ``--beam_plugins``, as the
+    portable runners (Flink, Dataflow) do with all the options: Beam 2.77's FnApiRunner
+    starts them with no pipeline options, so they import no plugin at start, and
+    ``curate.beam_worker``'s settings would reach a worker only when it first unpickles
+    curate's code, after its first bundle processor was built."""
+    from apache_beam.options.pipeline_options import SetupOptions
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    if getattr(fn_runner.FnApiRunner.run_pipeline, "curate_plugins", False):
+        return
+    beam_run_pipeline = fn_runner.FnApiRunner.run_pipeline
+
+    def run_pipeline(self, pipeline, options):
+        plugins = options.view_as(SetupOptions).beam_plugins
+        if plugins:  # what a worker reads from its provision info: beam:option:<name>:v1
+            self._provision_info.provision_info.pipeline_options.update({"beam:option:beam_plugins:v1": list(plugins)})
+        return beam_run_pipeline(self, pipeline, options)
+
+    run_pipeline.curate_plugins = True
+    fn_runner.FnApiRunner.run_pipeline = run_pipeline
+
+
+plugins_reach_local_workers()
+
+
 def local_workers_stop_together() -> None:
     """Make the local runner stop its worker processes at the same time, not one after the
     other (Beam 2.77 closes each and waits for its process to exit before the next): a
@@ -124,6 +153,18 @@ def local_workers_stop_together() -> None:
 
 
 local_workers_stop_together()
+
+
+def _flag_values(args: list[str], *names: str) -> list[str]:
+    """Every value of a repeatable flag, given as ``name=value`` or ``name value``."""
+    out = []
+    for i, a in enumerate(args):
+        for name in names:
+            if a == name and i + 1 < len(args):
+                out.append(args[i + 1])
+            elif a.startswith(name + "="):
+                out.append(a.split("=", 1)[1])
+    return out
 
 
 def _flag_value(args: list[str], name: str) -> str | None:
@@ -160,6 +201,8 @@ def beam_args(args: list[str], input_size: int | None = None) -> list[str]:
     """`args` with the local defaults filled in and runner aliases resolved. `input_size`
     (bytes, if known): under SMALL_INPUT_BYTES the local runner runs in this process."""
     args = list(args)
+    if WORKER_PLUGIN not in _flag_values(args, "--beam_plugins", "--beam_plugin"):
+        args.append(f"--beam_plugins={WORKER_PLUGIN}")  # every SDK worker imports it at start
     runner = _flag_value(args, "--runner")
     if runner is None:
         args.append(f"--runner={LOCAL_RUNNER}")
