@@ -2,7 +2,8 @@
 alternating within each repeat (medians):
 
 - bare kernel: ``Matcher.match_array`` over in-memory Arrow batches (spacing in Arrow, the
-  automaton, the list<int32> column), automaton already built;
+  automaton, the list<int32> column), automaton already built; timed right before and right
+  after each Beam run, its rate from the mean of the two times;
 - bare read + match: read the Parquet shards and match them, automaton already built: the
   work of Beam's steady window below without Beam (so the ratio against it is Beam's own
   overhead, and the one against the bare kernel adds Parquet reading to it);
@@ -11,9 +12,11 @@ alternating within each repeat (medians):
 - inside Beam: ReadShards | FilterText (matching only) | count, one in-process worker (= one
   core), end to end (pipeline start, automaton build, Parquet in);
 - Beam's steady rate: texts / the time from the first batch entering FilterText to the
-  last leaving it (Parquet reading of the later shards included; pipeline start and the
-  automaton build not), and Beam's fixed cost: the same pipeline over a 1-row shard, run
-  just before it in each repeat (so what is loaded on first use counts there);
+  last leaving it (Parquet reading of the later shards included; pipeline start, the
+  automaton build and the end of the stage's bundle not), and Beam's fixed cost: the same
+  pipeline over a 1-row shard, run just before it in each repeat (so what is loaded on
+  first use counts there); the end of the stage (from the last batch leaving FilterText to
+  the last output through the Flatten after it, another stage) is reported on its own;
 - for the record: the naive MetaCLIP loop on a small sample and the per-text loop.
 
 Targets: Beam steady rate >= 0.8x the bare kernel; peak RSS per worker <= 2 GB with the list.
@@ -89,15 +92,32 @@ def padded_entries(entries: list[str], n: int) -> list[str]:
 
 def run_beam(pattern, queries):
     """Read Parquet shards, match, count: the stage as a pipeline runs it. Returns (wall
-    seconds, steady seconds: from the first batch entering FilterText to the last leaving)."""
+    seconds, steady seconds: from the first batch entering FilterText to the last leaving,
+    seconds from then until the last output passed the Flatten after it).
+
+    FilterText's outputs are stamped as they leave it, by Maps the runner fuses with it.
+    The Flatten of its two outputs is another stage on the local runner (it starts when
+    FilterText's bundle has ended, and ending a bundle waits for Beam's state sampler);
+    until 2026-12-03 the outputs were stamped after it, which put that stage boundary
+    into the steady window. It is reported on its own now (``beam_stage_end_s``)."""
     config = FilterConfig(min_words=0, min_chars=0, languages=())
     text_data.STAMPS.clear()
+    text_data.LATE_STAMPS.clear()
     t = time.perf_counter()
     with beam.Pipeline(options=pipeline_options(in_process_args(1))) as p:
         batches = p | ReadShards(pattern, batch_rows=BATCH) | "In" >> beam.Map(text_data.stamp)
         out = batches | FilterText(config, queries)
-        _ = (out.kept, out.removed) | beam.Flatten() | "Out" >> beam.Map(text_data.stamp) | beam.Map(lambda t: t.num_rows) | beam.CombineGlobally(sum)
-    return time.perf_counter() - t, max(text_data.STAMPS) - min(text_data.STAMPS)
+        kept = out.kept | "OutKept" >> beam.Map(text_data.stamp)
+        removed = out.removed | "OutRemoved" >> beam.Map(text_data.stamp)
+        _ = (
+            (kept, removed)
+            | beam.Flatten()
+            | "Collected" >> beam.Map(text_data.stamp_late)
+            | beam.Map(lambda t: t.num_rows)
+            | beam.CombineGlobally(sum)
+        )
+    left = max(text_data.STAMPS)
+    return time.perf_counter() - t, left - min(text_data.STAMPS), max(text_data.LATE_STAMPS) - left
 
 
 def bare_job(paths, queries):
@@ -159,7 +179,8 @@ def main(argv=None) -> int:
     n_matched = sum(pa.compute.sum(pa.compute.greater(pa.compute.list_value_length(matcher.match_array(x)), 0)).as_py() for x in arr)
     print(f"texts with a match: {n_matched / len(texts):.1%}")
 
-    rates: dict[str, list[float]] = {"bare_kernel": [], "bare_read_match": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": []}
+    rates: dict[str, list[float]] = {"bare_kernel": [], "bare_read_match": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": [], "beam_stage_end_s": [],
+                                    "bare_kernel_before": [], "bare_kernel_after": []}
     with tempfile.TemporaryDirectory() as tmp:
         q = Path(tmp) / "q"
         q.mkdir()
@@ -174,19 +195,29 @@ def main(argv=None) -> int:
         one.mkdir()
         pq.write_table(_batches(texts[:1])[0], one / "in-0000.parquet")
         rss_before_beam = text_data.peak_rss_mb()[0]
-        for _ in range(a.repeats):
+        def kernel_s() -> float:
             t = time.perf_counter()
             for x in arr:
                 matcher.match_array(x)
-            rates["bare_kernel"].append(len(texts) / (time.perf_counter() - t))
-            rates["bare_read_match"].append(len(texts) / bare_read_match(paths, matcher))
-            rates["bare_job"].append(len(texts) / bare_job(paths, str(q)))
+            return time.perf_counter() - t
+
+        for _ in range(a.repeats):
             # the 1-row run first: what a process loads on first use (the word-count kernel
             # from numba's cache, among others) is a fixed cost, not part of the steady rate
             rates["beam_fixed_s"].append(run_beam(str(one / "in-*.parquet"), str(q))[0])
-            wall, window = run_beam(str(data / "in-*.parquet"), str(q))
+            # the bare kernel right before and right after the Beam run, its rate from the
+            # mean of the two times: this machine's speed drifts within seconds
+            before = kernel_s()
+            wall, window, stage_end = run_beam(str(data / "in-*.parquet"), str(q))
+            after = kernel_s()
+            rates["bare_kernel"].append(len(texts) / ((before + after) / 2))
+            rates["bare_kernel_before"].append(len(texts) / before)
+            rates["bare_kernel_after"].append(len(texts) / after)
             rates["beam"].append(len(texts) / wall)
             rates["beam_steady"].append(len(texts) / window)
+            rates["beam_stage_end_s"].append(stage_end)
+            rates["bare_read_match"].append(len(texts) / bare_read_match(paths, matcher))
+            rates["bare_job"].append(len(texts) / bare_job(paths, str(q)))
     m = {k: med(v) for k, v in rates.items()}
     steady = m["beam_steady"]
     self_mb, _ = text_data.peak_rss_mb()
@@ -197,6 +228,7 @@ def main(argv=None) -> int:
     print(f"bare job (build + read Parquet + match):       {m['bare_job']:10,.0f} texts/s")
     print(f"inside Beam, end to end (1 in-process worker): {m['beam']:10,.0f} texts/s")
     print(f"Beam fixed cost (1-row input: start + build): {m['beam_fixed_s']:.2f} s; Beam steady rate (first batch in to last out) {steady:,.0f} texts/s")
+    print(f"end of FilterText's stage to the last output through the Flatten after it: {m['beam_stage_end_s']:.3f} s (not in the steady window)")
     paired = med([b / k for b, k in zip(rates["beam_steady"], rates["bare_kernel"], strict=True)])
     print(f"ratio Beam steady / bare kernel: {steady / m['bare_kernel']:.2f} of the medians, {paired:.2f} median of each repeat's ratio (target >= 0.8)")
     paired_rm = med([b / k for b, k in zip(rates["beam_steady"], rates["bare_read_match"], strict=True)])
@@ -225,6 +257,7 @@ def main(argv=None) -> int:
             "beam_steady": round(steady),
         },
         "beam_fixed_s_median": round(m["beam_fixed_s"], 3),
+        "beam_stage_end_s_median": round(m["beam_stage_end_s"], 3),
         "each_repeat": {k: [round(x, 3) for x in v] for k, v in rates.items()},
         "ratio_beam_steady_vs_bare_kernel": round(steady / m["bare_kernel"], 2),
         "ratio_beam_steady_vs_bare_kernel_median_of_repeats": round(paired, 2),

@@ -172,6 +172,8 @@ def minhash_match(results: Path):
         if "ratio_beam_steady_vs_bare_kernel_median_of_repeats" in m:
             note.append(f"median of the {m['repeats']} repeats' ratios {m['ratio_beam_steady_vs_bare_kernel_median_of_repeats']:.2f}")
         note.append(f"target >= 0.8: {'met' if ratio >= 0.8 else 'not met'} on this run")
+        if "beam_stage_end_s_median" in m:
+            note.append(f"the end of the stage's bundle, {m['beam_stage_end_s_median']:.2f} s, outside the window")
         rows.append([f"matching, {m['entries'] / 1000:.0f}K entries, {m['texts'] / 1000:.0f}K texts: Beam steady rate",
                      f"{n0(med['beam_steady'])} texts/s", f"bare kernel {n0(med['bare_kernel'])} texts/s",
                      f"**{ratio:.2f}** ({'; '.join(note)})"])

@@ -98,3 +98,14 @@ def stamp(element):
 
     STAMPS.append(time.perf_counter())
     return element
+
+
+LATE_STAMPS: list[float] = []  # times seen by `stamp_late`
+
+
+def stamp_late(element):
+    """`stamp` into LATE_STAMPS: for a later point of the same pipeline."""
+    import time
+
+    LATE_STAMPS.append(time.perf_counter())
+    return element

@@ -2,8 +2,8 @@
 bundle: the local runner's worker processes through --beam_plugins, this process on import."""
 
 import apache_beam as beam
-from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.runners.worker import statesampler
+from apache_beam.testing.util import assert_that, equal_to
 
 from curate.beam_worker import STATE_SAMPLING_MS
 from curate.runner import WORKER_PLUGIN, beam_args, pipeline_options
