@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import curate.beam_worker  # noqa: F401  (this process may run bundles: the local runner in process, LOOPBACK)
 
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
-WORKER_PLUGIN = "curate.beam_worker"  # imported by every SDK worker at start (--beam_plugins)
+WORKER_PLUGIN = curate.beam_worker.__name__  # imported by every SDK worker at start (--beam_plugins)
 RUNNER_ALIASES = {"local": LOCAL_RUNNER, "fnapi": LOCAL_RUNNER}
 
 
@@ -168,12 +168,8 @@ def _flag_values(args: list[str], *names: str) -> list[str]:
 
 
 def _flag_value(args: list[str], name: str) -> str | None:
-    for i, a in enumerate(args):
-        if a == name and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
+    """The first value of a flag, or None."""
+    return next(iter(_flag_values(args, name)), None)
 
 
 # Below this many input bytes a local run needs no worker processes: starting them and

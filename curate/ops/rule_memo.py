@@ -12,8 +12,9 @@ the pair of texts:
 - a verdict is stored under the pair of numbers, in the order the pair was given.
 
 The forms live in arrays of fixed size, the two hash tables grow as they fill; all are filled
-in compiled code. When a partition's new texts do not fit, the memo is emptied and filled again from that partition (the verdicts, keyed by
-the old numbers, go with it), so a worker's memory stays bounded whatever the pool. What the
+in compiled code. When a partition's new texts do not fit, the memo is emptied and filled
+again from that partition (the verdicts, keyed by the old numbers, go with it), so a
+worker's memory stays bounded whatever the pool. What the
 memo holds changes only the time a partition takes: every verdict it gives is the rule's for
 the same two forms (``tests/unit/test_rule_memo.py`` compares them, with memos small
 enough to be emptied on every partition and hashes cut to a few bits).
