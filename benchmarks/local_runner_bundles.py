@@ -1,7 +1,9 @@
 """Where the local runner's time goes with worker processes: bench_text_stage's pipeline
 (filter → dedup_text → balance on generated pairs), with Beam's FnApiRunner timed per fused
-stage, the bytes each worker got of every bundle input over 1 MB, and the time to stop the
-workers. ``--beam`` undoes curate.runner's two changes to the runner (even bundle splits,
+stage, every bundle a worker ran (counted and timed from the driver handing it over to the
+answer: how many, how many longer than 0.2 s and 1.2 s, where Beam's state sampler reaches
+its full period, and the short ones' median), the bytes each worker got of every bundle input
+over 1 MB, and the time to stop the workers. ``--beam`` undoes curate.runner's two changes to the runner (even bundle splits,
 workers stopped together) to see Beam's own behaviour in the same script.
 
     .venv/bin/python benchmarks/local_runner_bundles.py [--pairs 100000] [--workers 2] [--beam]
@@ -14,6 +16,7 @@ import argparse
 import collections
 import datetime
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -36,12 +39,20 @@ from curate.runner import LOCAL_RUNNER  # noqa: E402
 
 def instrument(beam: bool) -> dict:
     """Wrap the runner's bundle execution, input split and worker stop; returns what they record."""
-    rec = {"stages": collections.defaultdict(float), "splits": [], "stop_s": 0.0, "stage": ""}
+    rec = {"stages": collections.defaultdict(float), "splits": [], "stop_s": 0.0, "stage": "", "bundles": []}
     if beam:
         execution.ListBuffer.partition = BEAM_PARTITION
         worker_handlers.WorkerHandlerManager.close_all = BEAM_CLOSE_ALL
     execute, partition, close_all = (fn_runner.FnApiRunner._execute_bundle, execution.ListBuffer.partition,
                                      worker_handlers.WorkerHandlerManager.close_all)
+    process_bundle = fn_runner.BundleManager.process_bundle
+
+    def timed_bundle(self, *args, **kwargs):  # one per worker's share of a stage, in the runner's threads
+        t = time.perf_counter()
+        try:
+            return process_bundle(self, *args, **kwargs)
+        finally:
+            rec["bundles"].append(time.perf_counter() - t)  # list.append: atomic under the GIL
 
     def timed_execute(self, context, manager, bundle_input):
         rec["stage"] = manager.stage.name
@@ -68,7 +79,19 @@ def instrument(beam: bool) -> dict:
     fn_runner.FnApiRunner._execute_bundle = timed_execute
     execution.ListBuffer.partition = measured_partition
     worker_handlers.WorkerHandlerManager.close_all = timed_close_all
+    fn_runner.BundleManager.process_bundle = timed_bundle
     return rec
+
+
+def bundle_counts(durations: list[float]) -> dict:
+    short = [d for d in durations if d <= 0.2]
+    return {
+        "bundles": len(durations),
+        "longer_than_0.2_s": sum(d > 0.2 for d in durations),
+        "longer_than_1.2_s": sum(d > 1.2 for d in durations),
+        "short_median_ms": round(1000 * statistics.median(short), 1) if short else None,
+        "bundle_seconds": round(sum(durations), 1),
+    }
 
 
 def main():
@@ -100,6 +123,7 @@ def main():
           f"in bundles {sum(rec['stages'].values()):.1f} s, stopping the workers {rec['stop_s']:.2f} s")
     for name, s in top:
         print(f"  {s:6.2f} s  {name[:110]}")
+    print(f"  bundles: {bundle_counts(rec['bundles'])}")
     for split in rec["splits"]:
         print(f"  split of {split['chunks']} chunks: {split['bytes_per_worker']} bytes  {split['stage'][-70:]}")
     if a.output:
@@ -107,7 +131,7 @@ def main():
             "command": "python benchmarks/local_runner_bundles.py " + " ".join(sys.argv[1:]),
             "date": str(datetime.date.today()), "pairs": a.pairs, "workers": a.workers, "beam": a.beam,
             "wall_s": round(wall, 2), "stop_workers_s": round(rec["stop_s"], 2),
-            "stages_s": {name: round(s, 2) for name, s in top}, "splits": rec["splits"],
+            "stages_s": {name: round(s, 2) for name, s in top}, "bundles": bundle_counts(rec["bundles"]), "splits": rec["splits"],
             "funnel": {s["stage"]: [s["in"], s["kept"]] for s in stats["stages"]},
         }, indent=1) + "\n")
 

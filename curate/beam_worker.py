@@ -12,9 +12,9 @@ returns only when it next wakes. Beam's period is 200 ms (reached after ~1.2 s o
 from 2 ms, x1.2 per wake): a bundle ended 83 ms after its last element at the median, up to
 200 ms, with the worker idle, and the runner starts the stages that need its output only
 then. At ``STATE_SAMPLING_MS`` the wait is 9.5 ms at the median
-(``benchmarks/bench_bundle_end.py``). A 100K-pair text stage ran 126 bundles, 13 of them
-longer than 0.2 s; it ran 1.05x faster at the medians, with the same clusters (at 1M pairs
-the difference is below the noise;
+(``benchmarks/bench_bundle_end.py``). A 100K-pair text stage ran 126 bundles, 20 of them
+longer than 0.2 s (``benchmarks/local_runner_bundles.py``); it ran 1.05x faster at the
+medians, with the same clusters (at 1M pairs the difference is below the noise;
 ``benchmarks/results/text_stage_state_sampler_alternation_2026-12-03.txt``). The thread
 wakes more often, each time without the interpreter lock (a lock, a clock read and an
 addition); the step times Beam reports get a finer resolution, nothing else changes.
