@@ -240,6 +240,10 @@ class LanguageId:
             scores[i] = score
         return langs, scores
 
+    def classify_array(self, texts: pa.Array | pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+        """``classify`` of an Arrow string array."""
+        return self.classify(texts.to_pylist())
+
 
 def lid176_file() -> str:
     """fastText's lid.176.ftz (176 languages, 917 KB, CC BY-SA 3.0, Facebook AI Research) as
@@ -258,21 +262,56 @@ def lid176_file() -> str:
 
 
 class FastTextLanguageId(LanguageId):
-    """fastText's language identifier (Joulin et al. 2016) through ``fasttext-predict``: the
-    top label and its softmax probability, the same interface as ``LanguageId``. `path`: a
-    fastText model (``lid.176.bin`` where it can be fetched); default ``lid176_file()``.
-    Codes are fastText's (ISO 639-1 where one exists, as py3langid's)."""
+    """fastText's language identifier (Joulin et al. 2016): the top label and its softmax
+    probability, the same interface as ``LanguageId``. `path`: a fastText model
+    (``lid.176.bin`` where it can be fetched); default ``lid176_file()``. Codes are
+    fastText's (ISO 639-1 where one exists, as py3langid's).
+
+    Batches go through ``curate.ops.fasttext_lid``, which computes fastText's prediction in
+    compiled code over the batch's bytes (the same labels and probabilities, bit for bit, as
+    ``fasttext-predict``; ~5x faster, no Python call per text). ``classify_one`` is
+    ``fasttext-predict`` itself: the reference, and the path for a model that module does not
+    compute."""
 
     def __init__(self, path: str | None = None):
+        from curate.ops import fasttext_lid
+
+        self.path = path or lid176_file()
+        try:
+            self.compiled = fasttext_lid.load(self.path)
+        except fasttext_lid.UnsupportedModel:
+            self.compiled = None
+            _ = self.model  # fastText loads it now: a bad file fails here, not at the first batch
+
+    @functools.cached_property
+    def model(self):
         import fasttext
 
-        self.model = fasttext.load_model(path or lid176_file())
+        return fasttext.load_model(self.path)
 
     def classify_one(self, text: str) -> tuple[str, float]:
-        # fastText reads one line; the list form of predict (multilinePredict) fails in
-        # fasttext-predict 0.9.2.4 ("too many values to unpack"), so one call per text.
+        # fastText reads one line; the list form of predict (multilinePredict) returns no
+        # probabilities in fasttext-predict 0.9.2.4, so one call per text.
         labels, probs = self.model.predict(text.replace("\n", " ").replace("\r", " "), k=1)
         return labels[0].removeprefix("__label__"), min(float(probs[0]), 1.0)
+
+    def classify(self, texts: list[str | None]) -> tuple[list[str | None], np.ndarray]:
+        if self.compiled is None:
+            return super().classify(texts)
+        return self.classify_array(pa.array(texts, pa.string()))
+
+    def classify_array(self, texts: pa.Array | pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+        if self.compiled is None:
+            return super().classify_array(texts)
+        from curate.ops import fasttext_lid
+
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        label, scores = fasttext_lid.predict(self.compiled, texts)
+        blank = word_counts(texts) == 0  # None or white space only, as str.strip() sees it
+        label[blank], scores[blank] = -1, np.nan
+        names = np.array([*self.compiled.labels, None], dtype=object)
+        return names[label].tolist(), scores  # label -1: the last name, None
 
 
 def language_identifier(model: str):

@@ -44,6 +44,7 @@ def warm(config: DedupTextConfig = DedupTextConfig()) -> dict[str, float]:
     seconds = {}
     t = time.perf_counter()
     text_filter.word_counts(pa.array(CAPTIONS, pa.string()))
+    text_filter.FastTextLanguageId().classify_array(pa.array(CAPTIONS, pa.string()))  # the model's load too
     seconds["filter"] = time.perf_counter() - t
     t = time.perf_counter()
     segs = [textdup.segments(x) for x in CAPTIONS]

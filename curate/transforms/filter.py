@@ -51,15 +51,16 @@ class FilterTextFn(beam.DoFn):
         scores = np.full(n, np.nan, dtype=np.float32)
         if self.langid is not None and todo.any():
             idx = np.flatnonzero(todo)
-            sub_langs, sub_scores = self.langid.classify(texts.take(pa.array(idx)).to_pylist())
+            sub_langs, sub_scores = self.langid.classify_array(texts.take(pa.array(idx)))
+            langs = np.full(n, None, dtype=object)
+            langs[idx] = sub_langs
+            scores[idx] = sub_scores
             sub_reasons = ops.language_reasons(sub_langs, sub_scores, c.languages, c.min_lang_score)
-            langs: list[str | None] = [None] * n
-            for k, i in enumerate(idx):
-                langs[i], scores[i] = sub_langs[k], sub_scores[k]
-                if sub_reasons[k] is not None:
-                    reasons[i] = sub_reasons[k]
-                    details[i] = f"lang={sub_langs[k]} score={sub_scores[k]:.3f}"
-                    todo[i] = False
+            for k in np.flatnonzero(np.not_equal(np.array(sub_reasons, dtype=object), None)):
+                i = idx[k]
+                reasons[i] = sub_reasons[k]
+                details[i] = f"lang={sub_langs[k]} score={sub_scores[k]:.3f}"
+                todo[i] = False
             lang_column = pa.array(langs, pa.string())
         columns = {
             "num_words": pa.array(num_words, pa.int32()),

@@ -1,5 +1,5 @@
 """curate.ops.warm reaches every compiled kernel the text stage calls: in a fresh process,
-after it has run, the filter's word counts and dedup_text's own steps (signing, then
+after it has run, the filter's word counts and language id and dedup_text's own steps (signing, then
 verification of every partition) on captions of every shape neither compile nor load a
 kernel signature more, so setup leaves nothing for a worker's first batch to compile."""
 
@@ -34,6 +34,7 @@ texts = ["a red car parked on the street", "a red car parked on a street", "Red 
 table = pa.table({"uid": [f"{k:032x}" for k in range(len(texts))], "text": texts})
 from curate.ops import text_filter
 text_filter.word_counts(table["text"])
+text_filter.FastTextLanguageId().classify_array(table["text"])
 edges = 0
 for c in (DedupTextConfig(), DedupTextConfig(ngram=1, unit="word")):
     sign, verify = SignBatchFn(c), BucketEdgesFn(c)
