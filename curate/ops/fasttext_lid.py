@@ -40,6 +40,7 @@ import struct
 
 import numpy as np
 import pyarrow as pa
+from numba import njit
 
 MAGIC = 793712314
 VERSIONS = (11, 12)
@@ -281,14 +282,13 @@ def _with_subwords(model: Model, words: list[bytes]) -> Model:
     ``</s>``), computed by the same compiled n-gram code as unknown tokens."""
     offsets = np.zeros(len(words) + 1, np.int64)
     rows: list[np.ndarray] = []
-    kernel = _ngram_rows_kernel()
     scratch = np.empty(4 * (max((len(w) for w in words), default=0) + 2) * max(model.maxn, 1) + 1, np.int32)
     for i, w in enumerate(words):
         own = np.array([i], np.int32)
         if w == EOS or model.maxn <= 0:
             rows.append(own)
         else:
-            n = kernel(np.frombuffer(w, np.uint8), 0, len(w), model.minn, model.maxn, model.bucket, model.prune, model.pruned, model.nwords, scratch)
+            n = ngram_rows(np.frombuffer(w, np.uint8), 0, len(w), model.minn, model.maxn, model.bucket, model.prune, model.pruned, model.nwords, scratch)
             rows.append(np.concatenate([own, scratch[:n]]))
         offsets[i + 1] = offsets[i] + len(rows[-1])
     return dataclasses.replace(model, subword_offsets=offsets, subword_rows=np.concatenate(rows) if rows else np.zeros(0, np.int32))
@@ -308,7 +308,7 @@ def predict(model: Model, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray
     labels = np.full(len(texts), -1, np.int32)
     probs = np.full(len(texts), np.nan, np.float32)
     scratch = np.empty(4 * (int((ends - starts).max(initial=0)) + 2) * max(model.maxn, 1) + 1, np.int32)
-    _predict_kernel()(
+    predict_kernel(
         data, np.ascontiguousarray(starts), np.ascontiguousarray(ends),
         model.word_bytes, model.word_offsets, model.word_types, model.table,
         model.subword_offsets, model.subword_rows, model.prune, model.pruned, model.nwords,
@@ -322,196 +322,192 @@ def predict(model: Model, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray
     return labels, probs
 
 
-@functools.cache
-def _ngram_rows_kernel():
-    """Compiled Dictionary::computeSubwords + pushHash over ``<`` + data[start:end] + ``>``:
-    writes the kept n-grams' input rows to out, returns how many."""
-
-    def ngram_rows(data, start, end, minn, maxn, bucket, prune, pruned, nwords, out):
-        size = end - start + 2  # with the word's boundary marks
-        count = 0
-        for i in range(size):
-            c = 0x3C if i == 0 else (0x3E if i == size - 1 else data[start + i - 1])
-            if (c & 0xC0) == 0x80:
-                continue
-            h = np.uint64(2166136261)
-            j = i
-            n = 1
-            while j < size and n <= maxn:
-                while True:  # one UTF-8 character: its lead byte, then its continuation bytes
-                    c = 0x3C if j == 0 else (0x3E if j == size - 1 else data[start + j - 1])
-                    x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
-                    h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-                    j += 1
-                    if j >= size:
-                        break
-                    c = 0x3C if j == 0 else (0x3E if j == size - 1 else data[start + j - 1])
-                    if (c & 0xC0) != 0x80:
-                        break
-                if n >= minn and not (n == 1 and (i == 0 or j == size)):
-                    b = np.int64(h % np.uint64(bucket))
-                    if pruned < 0:  # every bucket kept
-                        out[count] = nwords + b
-                        count += 1
-                    elif pruned > 0:
-                        mask = prune.shape[0] - 1
-                        slot = b & mask
-                        while prune[slot, 0] != -1 and prune[slot, 0] != b:
-                            slot = (slot + 1) & mask
-                        if prune[slot, 0] == b:
-                            out[count] = nwords + prune[slot, 1]
-                            count += 1
-                n += 1
-        return count
-
-    from curate.ops.minhash import compiled
-
-    return compiled(ngram_rows)
-
-
-@functools.cache
-def _predict_kernel():
-    ngram_rows = _ngram_rows_kernel()
-
-    def is_space(b):
-        return b == 0x20 or b == 0x0A or b == 0x0D or b == 0x09 or b == 0x0B or b == 0x0C or b == 0x00
-
-    def std_log(x):  # fastText's std_log(real x): log(x + 1e-5) in double, back to float
-        return np.float32(math.log(np.float64(x) + 1e-5))
-
-    def find(data, start, end, word_bytes, word_offsets, table):
-        """The dictionary entry whose bytes are data[start:end], or -1."""
+@njit(cache=True, nogil=True)
+def ngram_rows(data, start, end, minn, maxn, bucket, prune, pruned, nwords, out):
+    """Dictionary::computeSubwords + pushHash over ``<`` + data[start:end] + ``>``: writes
+    the kept n-grams' input rows to out, returns how many."""
+    size = end - start + 2  # with the word's boundary marks
+    count = 0
+    for i in range(size):
+        c = 0x3C if i == 0 else (0x3E if i == size - 1 else data[start + i - 1])
+        if (c & 0xC0) == 0x80:
+            continue
         h = np.uint64(2166136261)
-        for k in range(start, end):
-            c = data[k]
-            x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
-            h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-        mask = table.size - 1
-        slot = np.int64(h & np.uint64(mask))
-        while table[slot] != -1:
-            w = table[slot]
-            a, b = word_offsets[w], word_offsets[w + 1]
-            if b - a == end - start:
-                same = True
-                for k in range(b - a):
-                    if word_bytes[a + k] != data[start + k]:
-                        same = False
-                        break
-                if same:
-                    return w
-            slot = (slot + 1) & mask
-        return -1
-
-    def is_eos(data, start, end):
-        return end - start == 4 and data[start] == 0x3C and data[start + 1] == 0x2F and data[start + 2] == 0x73 and data[start + 3] == 0x3E
-
-    def has_label_prefix(data, start, end):  # "__label__"
-        if end - start < 9:
-            return False
-        prefix = (0x5F, 0x5F, 0x6C, 0x61, 0x62, 0x65, 0x6C, 0x5F, 0x5F)
-        for k in range(9):
-            if data[start + k] != prefix[k]:
-                return False
-        return True
-
-    from curate.ops.minhash import compiled
-
-    is_space, std_log, find, is_eos, has_label_prefix = (
-        compiled(f) for f in (is_space, std_log, find, is_eos, has_label_prefix)
-    )
-
-    def predict(
-        data, starts, ends, word_bytes, word_offsets, word_types, table, subword_offsets,
-        subword_rows, prune, pruned, nwords, minn, maxn, bucket, input_rows, output_rows,
-        output_codes, output_centroids, output_norms, tree_left, tree_right, scratch,
-        labels, probs,
-    ):  # fmt: skip
-        dim = input_rows.shape[1]
-        osz = output_rows.shape[0]
-        quantized_output = output_codes.shape[0] > 0
-        nsubq = output_codes.shape[1]
-        dsub = output_centroids.shape[2]
-        hidden = np.zeros(dim, np.float32)
-        stack_node = np.empty(2 * osz, np.int64)
-        stack_score = np.empty(2 * osz, np.float32)
-        floor = std_log(np.float32(0.0))  # std_log(threshold), threshold 0
-        eos_id = find(np.array([0x3C, 0x2F, 0x73, 0x3E], np.uint8), 0, 4, word_bytes, word_offsets, table)
-        one = np.float32(1.0)
-        for t in range(starts.size):
-            hidden[:] = 0
-            rows = 0
-            x, e = starts[t], ends[t]
-            ended = False  # a "</s>" token in the text ends the line
-            while x < e and not ended:
-                while x < e and is_space(data[x]):
-                    x += 1
-                if x >= e:
+        j = i
+        n = 1
+        while j < size and n <= maxn:
+            while True:  # one UTF-8 character: its lead byte, then its continuation bytes
+                c = 0x3C if j == 0 else (0x3E if j == size - 1 else data[start + j - 1])
+                x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
+                h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+                j += 1
+                if j >= size:
                     break
-                s = x
-                while x < e and not is_space(data[x]):
-                    x += 1
-                w = find(data, s, x, word_bytes, word_offsets, table)
-                if w >= 0:
-                    if word_types[w] == 0:
-                        for k in range(subword_offsets[w], subword_offsets[w + 1]):
-                            r = subword_rows[k]
-                            for d in range(dim):
-                                hidden[d] += input_rows[r, d]
-                            rows += 1
-                elif not is_eos(data, s, x) and not has_label_prefix(data, s, x) and maxn > 0:
-                    n = ngram_rows(data, s, x, minn, maxn, bucket, prune, pruned, nwords, scratch)
-                    for k in range(n):
-                        r = scratch[k]
+                c = 0x3C if j == 0 else (0x3E if j == size - 1 else data[start + j - 1])
+                if (c & 0xC0) != 0x80:
+                    break
+            if n >= minn and not (n == 1 and (i == 0 or j == size)):
+                b = np.int64(h % np.uint64(bucket))
+                if pruned < 0:  # every bucket kept
+                    out[count] = nwords + b
+                    count += 1
+                elif pruned > 0:
+                    mask = prune.shape[0] - 1
+                    slot = b & mask
+                    while prune[slot, 0] != -1 and prune[slot, 0] != b:
+                        slot = (slot + 1) & mask
+                    if prune[slot, 0] == b:
+                        out[count] = nwords + prune[slot, 1]
+                        count += 1
+            n += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _is_space(b):
+    return b == 0x20 or b == 0x0A or b == 0x0D or b == 0x09 or b == 0x0B or b == 0x0C or b == 0x00
+
+
+@njit(cache=True, nogil=True)
+def _std_log(x):  # fastText's std_log(real x): log(x + 1e-5) in double, back to float
+    return np.float32(math.log(np.float64(x) + 1e-5))
+
+
+@njit(cache=True, nogil=True)
+def _find(data, start, end, word_bytes, word_offsets, table):
+    """The dictionary entry whose bytes are data[start:end], or -1."""
+    h = np.uint64(2166136261)
+    for k in range(start, end):
+        c = data[k]
+        x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
+        h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+    mask = table.size - 1
+    slot = np.int64(h & np.uint64(mask))
+    while table[slot] != -1:
+        w = table[slot]
+        a, b = word_offsets[w], word_offsets[w + 1]
+        if b - a == end - start:
+            same = True
+            for k in range(b - a):
+                if word_bytes[a + k] != data[start + k]:
+                    same = False
+                    break
+            if same:
+                return w
+        slot = (slot + 1) & mask
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _is_eos(data, start, end):  # "</s>"
+    return (
+        end - start == 4 and data[start] == 0x3C and data[start + 1] == 0x2F and data[start + 2] == 0x73
+        and data[start + 3] == 0x3E
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _has_label_prefix(data, start, end):  # "__label__"
+    if end - start < 9:
+        return False
+    prefix = (0x5F, 0x5F, 0x6C, 0x61, 0x62, 0x65, 0x6C, 0x5F, 0x5F)
+    for k in range(9):
+        if data[start + k] != prefix[k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def predict_kernel(
+    data, starts, ends, word_bytes, word_offsets, word_types, table, subword_offsets,
+    subword_rows, prune, pruned, nwords, minn, maxn, bucket, input_rows, output_rows,
+    output_codes, output_centroids, output_norms, tree_left, tree_right, scratch,
+    labels, probs,
+):  # fmt: skip
+    dim = input_rows.shape[1]
+    osz = output_rows.shape[0]
+    quantized_output = output_codes.shape[0] > 0
+    nsubq = output_codes.shape[1]
+    dsub = output_centroids.shape[2]
+    hidden = np.zeros(dim, np.float32)
+    stack_node = np.empty(2 * osz, np.int64)
+    stack_score = np.empty(2 * osz, np.float32)
+    floor = _std_log(np.float32(0.0))  # fastText's std_log(threshold), threshold 0
+    eos_id = _find(np.array([0x3C, 0x2F, 0x73, 0x3E], np.uint8), 0, 4, word_bytes, word_offsets, table)
+    one = np.float32(1.0)
+    for t in range(starts.size):
+        hidden[:] = 0
+        rows = 0
+        x, e = starts[t], ends[t]
+        ended = False  # a "</s>" token in the text ends the line
+        while x < e and not ended:
+            while x < e and _is_space(data[x]):
+                x += 1
+            if x >= e:
+                break
+            s = x
+            while x < e and not _is_space(data[x]):
+                x += 1
+            w = _find(data, s, x, word_bytes, word_offsets, table)
+            if w >= 0:
+                if word_types[w] == 0:
+                    for k in range(subword_offsets[w], subword_offsets[w + 1]):
+                        r = subword_rows[k]
                         for d in range(dim):
                             hidden[d] += input_rows[r, d]
-                    rows += n
-                ended = is_eos(data, s, x)
-            if not ended and eos_id >= 0 and word_types[eos_id] == 0:  # the line's end
-                for k in range(subword_offsets[eos_id], subword_offsets[eos_id + 1]):
-                    r = subword_rows[k]
+                        rows += 1
+            elif not _is_eos(data, s, x) and not _has_label_prefix(data, s, x) and maxn > 0:
+                n = ngram_rows(data, s, x, minn, maxn, bucket, prune, pruned, nwords, scratch)
+                for k in range(n):
+                    r = scratch[k]
                     for d in range(dim):
                         hidden[d] += input_rows[r, d]
-                    rows += 1
-            if rows == 0:
-                continue  # fastText predicts nothing
-            scale = np.float32(1.0 / rows)
-            for d in range(dim):
-                hidden[d] *= scale
-            # depth first, left child first, pruned as fastText's dfs with k = 1
-            best_node = -1
-            best = np.float32(0.0)
-            stack_node[0] = 2 * osz - 2
-            stack_score[0] = np.float32(0.0)
-            top = 1
-            while top > 0:
-                top -= 1
-                node = stack_node[top]
-                score = stack_score[top]
-                if score < floor:
-                    continue
-                if best_node >= 0 and score < best:
-                    continue
-                if tree_left[node] == -1 and tree_right[node] == -1:
-                    best, best_node = score, node
-                    continue
-                row = node - osz
-                f = np.float32(0.0)
-                if quantized_output:
-                    for m in range(nsubq):
-                        for d in range(dsub):
-                            if m * dsub + d < dim:
-                                f += hidden[m * dsub + d] * output_centroids[m, output_codes[row, m], d]
-                    f = f * output_norms[row]
-                else:
-                    for d in range(dim):
-                        f += output_rows[row, d] * hidden[d]
-                f = np.float32(1.0 / (one + np.exp(-f)))
-                stack_node[top] = tree_right[node]
-                stack_score[top] = score + std_log(f)
-                stack_node[top + 1] = tree_left[node]
-                stack_score[top + 1] = score + std_log(np.float32(1.0 - np.float64(f)))
-                top += 2
-            labels[t] = best_node
-            probs[t] = min(np.exp(best), one)
-
-    return compiled(predict)
+                rows += n
+            ended = _is_eos(data, s, x)
+        if not ended and eos_id >= 0 and word_types[eos_id] == 0:  # the line's end
+            for k in range(subword_offsets[eos_id], subword_offsets[eos_id + 1]):
+                r = subword_rows[k]
+                for d in range(dim):
+                    hidden[d] += input_rows[r, d]
+                rows += 1
+        if rows == 0:
+            continue  # fastText predicts nothing
+        scale = np.float32(1.0 / rows)
+        for d in range(dim):
+            hidden[d] *= scale
+        # depth first, left child first, pruned as fastText's dfs with k = 1
+        best_node = -1
+        best = np.float32(0.0)
+        stack_node[0] = 2 * osz - 2
+        stack_score[0] = np.float32(0.0)
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack_node[top]
+            score = stack_score[top]
+            if score < floor:
+                continue
+            if best_node >= 0 and score < best:
+                continue
+            if tree_left[node] == -1 and tree_right[node] == -1:
+                best, best_node = score, node
+                continue
+            row = node - osz
+            f = np.float32(0.0)
+            if quantized_output:
+                for m in range(nsubq):
+                    for d in range(dsub):
+                        if m * dsub + d < dim:
+                            f += hidden[m * dsub + d] * output_centroids[m, output_codes[row, m], d]
+                f = f * output_norms[row]
+            else:
+                for d in range(dim):
+                    f += output_rows[row, d] * hidden[d]
+            f = np.float32(1.0 / (one + np.exp(-f)))
+            stack_node[top] = tree_right[node]
+            stack_score[top] = score + _std_log(f)
+            stack_node[top + 1] = tree_left[node]
+            stack_score[top + 1] = score + _std_log(np.float32(1.0 - np.float64(f)))
+            top += 2
+        labels[t] = best_node
+        probs[t] = min(np.exp(best), one)
