@@ -54,3 +54,32 @@ def test_warm_compiles_every_kernel_the_stage_calls():
     found = json.loads(out.strip().splitlines()[-1])
     assert found["edges"] > 0  # verification ran and found the near-duplicates
     assert found["compiled"] == [], f"compiled after curate.ops.warm: {found['compiled']}"
+
+
+CACHED = r"""
+import json
+from numba.core import event
+from curate.ops import warm
+
+compiled = []
+
+class Record(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Record())
+warm.warm()
+print(json.dumps(compiled))
+"""
+
+
+def test_a_second_process_loads_every_kernel_from_the_cache():
+    """numba's on-disk cache serves every kernel to the next process: one that misses it (a
+    kernel calling compiled helpers held in a closure did, in every process) compiles in each
+    worker again. The first run fills the cache; the second must compile nothing."""
+    subprocess.run([sys.executable, "-m", "curate.ops.warm"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CACHED], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
