@@ -249,6 +249,7 @@ def load(path: str) -> Model:
         out_codes, out_centroids = np.zeros((0, 0), np.uint8), np.zeros((0, KSUB, 1), np.float32)
         out_norms = np.ones(nlabels, np.float32)
 
+    tree_left, tree_right = huffman_tree(np.array(counts[nwords:], np.int64))
     word_offsets = np.zeros(size + 1, np.int64)
     np.cumsum([len(w) for w in words], out=word_offsets[1:])
     word_bytes = np.frombuffer(b"".join(words), np.uint8).copy()
@@ -271,10 +272,16 @@ def load(path: str) -> Model:
         output_codes=np.ascontiguousarray(out_codes),
         output_centroids=np.ascontiguousarray(out_centroids, np.float32),
         output_norms=np.ascontiguousarray(out_norms, np.float32),
-        tree_left=huffman_tree(np.array(counts[nwords:], np.int64))[0],
-        tree_right=huffman_tree(np.array(counts[nwords:], np.int64))[1],
+        tree_left=tree_left,
+        tree_right=tree_right,
     )
     return _with_subwords(model_, words)
+
+
+def _scratch(longest: int, maxn: int) -> np.ndarray:
+    """Room for the n-gram rows of a token of `longest` bytes: each of the ``longest + 2``
+    positions of ``<token>`` starts at most `maxn` n-grams."""
+    return np.empty((longest + 2) * max(maxn, 1), np.int32)
 
 
 def _with_subwords(model: Model, words: list[bytes]) -> Model:
@@ -282,13 +289,15 @@ def _with_subwords(model: Model, words: list[bytes]) -> Model:
     ``</s>``), computed by the same compiled n-gram code as unknown tokens."""
     offsets = np.zeros(len(words) + 1, np.int64)
     rows: list[np.ndarray] = []
-    scratch = np.empty(4 * (max((len(w) for w in words), default=0) + 2) * max(model.maxn, 1) + 1, np.int32)
+    m = model
+    scratch = _scratch(max((len(w) for w in words), default=0), m.maxn)
     for i, w in enumerate(words):
         own = np.array([i], np.int32)
-        if w == EOS or model.maxn <= 0:
+        if w == EOS or m.maxn <= 0:
             rows.append(own)
         else:
-            n = ngram_rows(np.frombuffer(w, np.uint8), 0, len(w), model.minn, model.maxn, model.bucket, model.prune, model.pruned, model.nwords, scratch)
+            w_bytes = np.frombuffer(w, np.uint8)
+            n = ngram_rows(w_bytes, 0, len(w), m.minn, m.maxn, m.bucket, m.prune, m.pruned, m.nwords, scratch)
             rows.append(np.concatenate([own, scratch[:n]]))
         offsets[i + 1] = offsets[i] + len(rows[-1])
     return dataclasses.replace(model, subword_offsets=offsets, subword_rows=np.concatenate(rows) if rows else np.zeros(0, np.int32))
@@ -307,7 +316,7 @@ def predict(model: Model, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray
     data, starts, ends = utf8_ranges(texts)
     labels = np.full(len(texts), -1, np.int32)
     probs = np.full(len(texts), np.nan, np.float32)
-    scratch = np.empty(4 * (int((ends - starts).max(initial=0)) + 2) * max(model.maxn, 1) + 1, np.int32)
+    scratch = _scratch(int((ends - starts).max(initial=0)), model.maxn)
     predict_kernel(
         data, np.ascontiguousarray(starts), np.ascontiguousarray(ends),
         model.word_bytes, model.word_offsets, model.word_types, model.table,

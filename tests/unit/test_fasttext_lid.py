@@ -147,9 +147,9 @@ def _pq(rng, dim: int, dsub: int) -> tuple[bytes, int]:
     return struct.pack("<iiii", dim, nsubq, dsub, lastdsub) + centroids.tobytes(), nsubq
 
 
-def _matrix(rng, m: int, n: int, quantized: bool, qnorm: bool, dsub: int = 2) -> bytes:
+def _matrix(rng, m: int, n: int, quantized: bool, qnorm: bool, dsub: int = 2, scale: float = 0.5) -> bytes:
     if not quantized:
-        return struct.pack("<qq", m, n) + rng.normal(0, 0.5, m * n).astype(np.float32).tobytes()
+        return struct.pack("<qq", m, n) + rng.normal(0, scale, m * n).astype(np.float32).tobytes()
     pq, nsubq = _pq(rng, n, dsub)
     codes = rng.integers(0, 256, m * nsubq, dtype=np.uint8)
     out = struct.pack("<?qqi", qnorm, m, n, m * nsubq) + codes.tobytes() + pq
@@ -160,9 +160,10 @@ def _matrix(rng, m: int, n: int, quantized: bool, qnorm: bool, dsub: int = 2) ->
 
 
 def write_model(path, seed: int, *, dim=5, bucket=997, minn=2, maxn=3, keep: int | None = 300,
-                quant=True, qout=False, qnorm=True, loss=1, word_ngrams=1) -> None:  # fmt: skip
+                quant=True, qout=False, qnorm=True, loss=1, word_ngrams=1, output_scale=0.5) -> None:  # fmt: skip
     """A supervised fastText model with random weights: 6 words (``</s>`` among them), 7
-    labels, `keep` kept n-gram buckets (None: not pruned, every bucket a row)."""
+    labels, `keep` kept n-gram buckets (None: not pruned, every bucket a row); a dense output
+    with `output_scale` 0 is all zeros (every node's probability 1/2: leaves at one depth tie)."""
     rng = np.random.default_rng(seed)
     words = [("</s>", 50), ("the", 40), ("dog", 9), ("café", 7), ("кот", 5), ("猫", 3)]
     labels = [(f"__label__l{k}", c) for k, c in enumerate([30, 20, 20, 9, 4, 2, 1])]
@@ -177,7 +178,7 @@ def write_model(path, seed: int, *, dim=5, bucket=997, minn=2, maxn=3, keep: int
         out += struct.pack("<ii", b, row)
     rows = len(words) + (bucket if keep is None else keep)
     out += struct.pack("<?", quant) + _matrix(rng, rows, dim, quant, qnorm)
-    out += struct.pack("<?", qout) + _matrix(rng, len(labels), dim, quant and qout, qnorm)
+    out += struct.pack("<?", qout) + _matrix(rng, len(labels), dim, quant and qout, qnorm, scale=output_scale)
     path.write_bytes(out)
 
 
@@ -190,6 +191,7 @@ MODELS = {
     "no n-grams": {"maxn": 0, "minn": 0},
     "every bucket pruned away": {"keep": 0},
     "even dimensions": {"dim": 8, "qout": True},
+    "tied leaves (fastText keeps the later)": {"output_scale": 0.0},
 }
 
 
