@@ -1,7 +1,8 @@
 """Where a text-stage run's samples go, from py-spy's raw output of the benchmark (all its
 processes): samples per process (and how many sit in a waiting leaf), per DoFn of the text
 stage, inside BucketEdgesFn per callee of dedup_text's verification, the worker processes'
-samples in a DoFn, waiting or in the runner, and the callees of signing and of the filter.
+samples in a DoFn, waiting or in the runner, the callees of signing and of the filter, and the
+exchange's spill writes by line.
 
     /path/to/py-spy record --subprocesses --rate 20 --format raw -o spy.txt -- \\
         .venv/bin/python benchmarks/bench_text_stage.py --pairs 1000000 --workers 2
@@ -17,7 +18,8 @@ import collections
 
 DOFNS = ["BucketEdgesFn", "SignBatchFn", "FilterTextFn", "_Spill", "ApplyLabelsFn", "CapClusterFn", "KeyByShardFn",
          "Balance", "write_shard", "read_shard", "text_data", "write_pairs", "bare_rate", "cluster_fingerprint"]
-INSIDE = ["SignBatchFn.pieces", "FilterTextFn.process"]  # DoFns broken down by callee as well
+INSIDE = ["SignBatchFn.pieces", "SignBatchFn.process", "FilterTextFn.process"]  # broken down by callee as well
+LINES = ["_Spill.write"]  # broken down by the line the function was at (its callees' samples included)
 WAITING = ["Condition.wait", "_serve", "channel_spin", "Popen._try_wait", "Event.wait", "Queue.get",
            "Semaphore.acquire", "_wait_once", "select"]
 
@@ -29,6 +31,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     procs, waiting, dofn, verify = (collections.Counter() for _ in range(4))
     inside = {name: collections.Counter() for name in INSIDE}
+    lines = {name: collections.Counter() for name in LINES}
     workers = collections.Counter()  # SDK worker processes' samples: in a DoFn, waiting, the runner
     with open(a.raw, encoding="utf-8") as f:
         for line in f:
@@ -49,6 +52,10 @@ def main(argv=None) -> int:
                 if hits:
                     below = [x.split(" (")[0] for x in frames[hits[-1] + 1 : hits[-1] + 3]]
                     counter[" > ".join(below) or "(itself)"] += n
+            for name, counter in lines.items():
+                hits = [k for k, x in enumerate(frames) if name in x]
+                if hits:
+                    counter[frames[hits[-1]].rpartition(":")[2].rstrip(")")] += n
             if "BucketEdgesFn" in stack:
                 at = max(k for k, x in enumerate(frames) if "BucketEdgesFn" in x)
                 below = [x.split(" (")[0] for x in frames[at + 1 :]]
@@ -74,6 +81,10 @@ def main(argv=None) -> int:
         print(f"inside {name} (callees two levels down; compiled code counts in its caller):")
         for k, n in counter.most_common(10):
             print(f"  {n / a.rate:8.1f}  {k}")
+    for name, counter in lines.items():
+        print(f"{name} by line (its callees included):")
+        for k, n in counter.most_common(6):
+            print(f"  {n / a.rate:8.1f}  line {k}")
     return 0
 
 
