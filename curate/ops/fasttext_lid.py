@@ -21,8 +21,8 @@ step, so that the label and the probability are the same floats, not merely clos
 - hierarchical softmax: fastText's Huffman tree over the label counts, walked depth first
   (left child first) with its pruning, each node's probability ``1 / (1 + expf(-dot))``
   (float32 dot products in row order), each step adding ``float32(log(p + 1e-5))``; the top
-  leaf's score ``s`` gives the probability ``expf(s)``; a later leaf with an equal score wins,
-  as in fastText's heap.
+  leaf's score ``s`` gives the probability ``expf(s)`` (at most 1, as the filter reads it);
+  a later leaf with an equal score wins, as in fastText's heap.
 
 ``tests/unit/test_fasttext_lid.py`` checks labels and probabilities for bit equality against
 ``fasttext-predict`` on the sample pool, generated captions and edge cases (labels in the
@@ -45,7 +45,6 @@ from numba import njit
 MAGIC = 793712314
 VERSIONS = (11, 12)
 EOS = b"</s>"
-BOW, EOW = b"<", b">"
 LABEL_PREFIX = b"__label__"
 KSUB = 256  # centroids per sub-quantizer (fastText's ProductQuantizer::ksub_)
 LOSS_HS = 1
@@ -215,6 +214,15 @@ def load(path: str) -> Model:
     """The model at `path` (a fastText ``.bin`` or ``.ftz``), for ``predict``."""
     with open(path, "rb") as f:
         r = _Reader(f.read())
+    try:
+        return _load(path, r)
+    except (struct.error, ValueError) as e:
+        if isinstance(e, UnsupportedModel) or str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: not a whole fastText model (ends early at byte {r.pos}: {e})") from e
+
+
+def _load(path: str, r: _Reader) -> Model:
     magic, version = r.take("ii")
     if magic != MAGIC or version not in VERSIONS:
         raise ValueError(f"{path}: not a fastText model (magic {magic}, version {version})")

@@ -222,3 +222,7 @@ def test_not_a_model_is_refused(tmp_path):
     path.write_bytes(b"\0" * 64)
     with pytest.raises(ValueError, match="not a fastText model"):
         fasttext_lid.load(str(path))
+    write_model(path, seed=1)
+    path.write_bytes(path.read_bytes()[:-100])  # cut short inside the output matrix
+    with pytest.raises(ValueError, match="not a whole fastText model"):
+        fasttext_lid.load(str(path))
