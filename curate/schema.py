@@ -149,6 +149,45 @@ def make_uid(url: str, text: str) -> str:
     return h.hexdigest()[:32]
 
 
+_NIBBLE = np.full(256, 255, np.uint8)  # lowercase hex digit -> its value; anything else 255
+_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+PACKED_UID = pa.binary(16)
+
+
+def pack_uids(uids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``make_uid``'s uids as the 16 bytes their 32 lowercase hex digits spell
+    (``PACKED_UID``): 16 bytes a row instead of 36 in Arrow, in the same order (byte order of
+    the packed form is the hex strings' order). Any other uid (another length, upper case, a
+    null) and the strings are returned as they are; ``unpack_uids`` reverses it."""
+    arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
+    n = len(arr)
+    if not n or arr.null_count or arr.type != pa.string():
+        return arr
+    offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
+    if offsets[-1] - offsets[0] != 32 * n or not (np.diff(offsets) == 32).all():
+        return arr
+    digits = _NIBBLE[np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))]
+    if (digits == 255).any():
+        return arr
+    pairs = digits.reshape(n, 16, 2)
+    packed = (pairs[:, :, 0] << 4) | pairs[:, :, 1]
+    return pa.FixedSizeBinaryArray.from_buffers(PACKED_UID, n, [None, pa.py_buffer(packed.tobytes())])
+
+
+def unpack_uids(uids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The hex string uids of ``pack_uids``' packed form (anything else as it is)."""
+    arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
+    if arr.type != PACKED_UID:
+        return arr
+    n = len(arr)
+    raw = np.frombuffer(arr.buffers()[1], np.uint8, 16 * n, arr.offset * 16).reshape(n, 16)
+    chars = np.empty((n, 16, 2), np.uint8)
+    chars[:, :, 0], chars[:, :, 1] = _HEX_DIGITS[raw >> 4], _HEX_DIGITS[raw & 15]
+    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(chars.tobytes()))
+
+
 def conform(table: pa.Table, schema: pa.Schema = PAIR_SCHEMA, fill: bool = False) -> pa.Table:
     """Cast `table` to the canonical types and order of `schema`.
 

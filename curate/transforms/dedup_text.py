@@ -48,7 +48,10 @@ class SignBatchFn(PartitionedTablesFn):
     """Pair batch → (partition, table of band_key, uid, form) for each partition it touches
     (gathered per bundle; with `exchange`, written there and emitted as ``Segment``s). A pair
     with two LSH keys (a segmented caption: whole and first segment) has 2 x bands. `form` is
-    the text's ``textdup.tokenized`` form: verification needs only its segments."""
+    the text's ``textdup.tokenized`` form: verification needs only its segments. `uid` is
+    packed to 16 bytes where the batch's uids are all ``make_uid``'s 32 hex digits
+    (``schema.pack_uids``; 36 bytes a row as a string): the band rows are most of what the
+    stage writes to its exchange, ~45 a pair."""
 
     ROWS = "rows"
 
@@ -87,7 +90,7 @@ class SignBatchFn(PartitionedTablesFn):
         # rows_per_partition rows. Each partition's piece is taken from the batch's own columns
         # (a text's uid and form copied once per band row it has there).
         parts = flat_keys % np.uint64(num_partitions * c.bands)
-        uid = table["uid"].combine_chunks()
+        uid = schema.pack_uids(table["uid"])  # 16 bytes a row where uids are make_uid's
         form = pa.array(forms, pa.string())
         for part, rows in schema.key_groups(parts):
             texts_here = pa.array(text_of[rows])
@@ -121,7 +124,10 @@ class BucketEdgesFn(beam.DoFn):
 
     def process(self, item):
         _, pieces = item
-        table = pa.concat_tables(read_pieces(pieces))
+        tables = read_pieces(pieces)
+        if len({t.schema.field("uid").type for t in tables}) > 1:  # packed uids meet others
+            tables = [t.set_column(t.schema.get_field_index("uid"), "uid", schema.unpack_uids(t["uid"])) for t in tables]
+        table = pa.concat_tables(tables)
         if table.num_rows < 2:
             return
         # Texts numbered in uid order: the distinct uids (dictionary-encoded), sorted; rows
@@ -164,7 +170,8 @@ class BucketEdgesFn(beam.DoFn):
         self.edges.inc(len(edges))
         if not edges:
             return
-        names = uids.take(pa.array(by_uid[used[np.asarray(edges, np.int64).reshape(-1)]])).to_pylist()
+        ends_of = pa.array(by_uid[used[np.asarray(edges, np.int64).reshape(-1)]])
+        names = schema.unpack_uids(uids.take(ends_of)).to_pylist()
         yield from zip(names[0::2], names[1::2], strict=True)
 
 

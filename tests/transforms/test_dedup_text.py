@@ -149,3 +149,39 @@ def test_signing_must_see_every_pair():
     check_signed(2_987_185, 2_987_185)
     with pytest.raises(FunnelError, match="in=2987185 but 2885757 pairs were signed"):
         check_signed(2_987_185, 2_885_757)
+
+
+def test_packed_and_string_uids_give_the_same_edges():
+    """Signing packs make_uid's uids to 16 bytes (schema.pack_uids); a partition where packed
+    pieces meet string ones (a batch with any other uid) is verified on the strings. Either
+    way the edges are the same, named by the same uids."""
+    import collections
+
+    from curate import schema
+    from curate.transforms.dedup_text import BucketEdgesFn, SignBatchFn
+
+    words = ["red", "blue", "car", "sale", "bowl", "ramen", "shoe", "digit", "four", "five"]
+    texts = [f"{words[i % 10]} {words[(i * 7) % 10]} {words[(i * 3) % 10]} item {i % 40}" for i in range(400)]
+    table = pairs(texts)
+    c = DedupTextConfig()
+    sign, verify = SignBatchFn(c), BucketEdgesFn(c)
+    sign.setup()
+    verify.setup()
+    parts = collections.defaultdict(list)
+    for start in range(0, table.num_rows, 100):
+        for part, piece in sign.pieces(table.slice(start, 100), 2):
+            parts[part].append(piece)
+    assert all(p.schema.field("uid").type == schema.PACKED_UID for ps in parts.values() for p in ps)
+
+    def unpacked(piece):
+        return piece.set_column(piece.schema.get_field_index("uid"), "uid", schema.unpack_uids(piece["uid"]))
+
+    def edges(pieces_of):
+        return sorted(e for part in sorted(parts) for e in verify.process((part, pieces_of(parts[part]))))
+
+    packed = edges(lambda ps: ps)
+    strings = edges(lambda ps: [unpacked(p) for p in ps])
+    mixed = edges(lambda ps: [unpacked(p) if k % 2 else p for k, p in enumerate(ps)])
+    assert packed and packed == strings == mixed
+    uids = set(table["uid"].to_pylist())
+    assert all(a in uids and b in uids and a < b for a, b in packed)

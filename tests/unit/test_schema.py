@@ -108,3 +108,23 @@ def test_split_by_key_compacts_a_sliced_batch_with_one_key():
     ((key, table),) = schema.split_by_key(part, [4] * 10)
     assert key == 4 and table.equals(part)
     assert len(pickle.dumps(table)) < len(pickle.dumps(big)) / 20
+
+
+def test_uids_pack_to_16_bytes_in_the_same_order():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from curate import schema
+
+    uids = [schema.make_uid(f"https://example.com/{i}.jpg", f"caption {i}") for i in range(500)]
+    packed = schema.pack_uids(pa.chunked_array([pa.array(uids[:200]), pa.array(uids[200:])]))
+    assert packed.type == schema.PACKED_UID and packed.nbytes == 16 * 500
+    assert packed[0].as_py() == bytes.fromhex(uids[0])
+    assert schema.unpack_uids(packed).to_pylist() == uids
+    assert schema.unpack_uids(packed.slice(7, 30)).to_pylist() == uids[7:37]
+    assert schema.unpack_uids(schema.pack_uids(pa.array(uids).slice(3, 5))).to_pylist() == uids[3:8]
+    assert pc.array_sort_indices(packed).to_pylist() == sorted(range(500), key=uids.__getitem__)
+    for other in (["A" * 32], ["ab"], ["g" * 32], [uids[0], None], [uids[0], "x"]):
+        kept = schema.pack_uids(pa.array(other, pa.string()))
+        assert kept.type == pa.string() and kept.to_pylist() == other  # anything else: as it was
+    assert schema.unpack_uids(pa.array(["u1"])).to_pylist() == ["u1"]
