@@ -84,21 +84,32 @@ class Model:
 
 
 class _Reader:
-    def __init__(self, buf: bytes):
-        self.buf, self.pos = buf, 0
+    """Little-endian values read one after the other from a model file's bytes; a read past
+    the end is a ValueError naming the file and where it ended."""
+
+    def __init__(self, buf: bytes, path: str):
+        self.buf, self.pos, self.path = buf, 0, path
+
+    def _need(self, size: int) -> None:
+        if self.pos + size > len(self.buf):
+            raise ValueError(f"{self.path}: not a whole fastText model (ends early at byte {len(self.buf)})")
 
     def take(self, fmt: str):
+        self._need(struct.calcsize("<" + fmt))
         values = struct.unpack_from("<" + fmt, self.buf, self.pos)
         self.pos += struct.calcsize("<" + fmt)
         return values if len(values) > 1 else values[0]
 
     def array(self, dtype, count: int) -> np.ndarray:
+        self._need(np.dtype(dtype).itemsize * count)
         out = np.frombuffer(self.buf, dtype, count, self.pos).copy()
         self.pos += out.nbytes
         return out
 
     def cstring(self) -> bytes:
-        end = self.buf.index(b"\0", self.pos)
+        end = self.buf.find(b"\0", self.pos)
+        if end < 0:
+            self._need(len(self.buf) + 1)
         out = self.buf[self.pos : end]
         self.pos = end + 1
         return out
@@ -213,16 +224,7 @@ def _table(words: list[bytes]) -> np.ndarray:
 def load(path: str) -> Model:
     """The model at `path` (a fastText ``.bin`` or ``.ftz``), for ``predict``."""
     with open(path, "rb") as f:
-        r = _Reader(f.read())
-    try:
-        return _load(path, r)
-    except (struct.error, ValueError) as e:
-        if isinstance(e, UnsupportedModel) or str(e).startswith(path):
-            raise
-        raise ValueError(f"{path}: not a whole fastText model (ends early at byte {r.pos}: {e})") from e
-
-
-def _load(path: str, r: _Reader) -> Model:
+        r = _Reader(f.read(), path)
     magic, version = r.take("ii")
     if magic != MAGIC or version not in VERSIONS:
         raise ValueError(f"{path}: not a fastText model (magic {magic}, version {version})")
@@ -340,6 +342,23 @@ def predict(model: Model, texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray
 
 
 @njit(cache=True, nogil=True)
+def _fnv_step(h, c):
+    """One byte of fastText's FNV-1a (``fnv``): the byte sign-extended, as a signed char."""
+    x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
+    return ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _add_rows(hidden, input_rows, rows, lo, hi):
+    """hidden += input_rows[rows[k]] for k in lo..hi-1, in that order (float32); how many."""
+    for k in range(lo, hi):
+        r = rows[k]
+        for d in range(hidden.size):
+            hidden[d] += input_rows[r, d]
+    return hi - lo
+
+
+@njit(cache=True, nogil=True)
 def ngram_rows(data, start, end, minn, maxn, bucket, prune, pruned, nwords, out):
     """Dictionary::computeSubwords + pushHash over ``<`` + data[start:end] + ``>``: writes
     the kept n-grams' input rows to out, returns how many."""
@@ -355,8 +374,7 @@ def ngram_rows(data, start, end, minn, maxn, bucket, prune, pruned, nwords, out)
         while j < size and n <= maxn:
             while True:  # one UTF-8 character: its lead byte, then its continuation bytes
                 c = 0x3C if j == 0 else (0x3E if j == size - 1 else data[start + j - 1])
-                x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
-                h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+                h = _fnv_step(h, c)
                 j += 1
                 if j >= size:
                     break
@@ -395,9 +413,7 @@ def _find(data, start, end, word_bytes, word_offsets, table):
     """The dictionary entry whose bytes are data[start:end], or -1."""
     h = np.uint64(2166136261)
     for k in range(start, end):
-        c = data[k]
-        x = np.uint64(c) | np.uint64(0xFFFFFF00) if c >= 0x80 else np.uint64(c)
-        h = ((h ^ x) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+        h = _fnv_step(h, data[k])
     mask = table.size - 1
     slot = np.int64(h & np.uint64(mask))
     while table[slot] != -1:
@@ -466,27 +482,15 @@ def predict_kernel(
             while x < e and not _is_space(data[x]):
                 x += 1
             w = _find(data, s, x, word_bytes, word_offsets, table)
+            ended = _is_eos(data, s, x)
             if w >= 0:
                 if word_types[w] == 0:
-                    for k in range(subword_offsets[w], subword_offsets[w + 1]):
-                        r = subword_rows[k]
-                        for d in range(dim):
-                            hidden[d] += input_rows[r, d]
-                        rows += 1
-            elif not _is_eos(data, s, x) and not _has_label_prefix(data, s, x) and maxn > 0:
+                    rows += _add_rows(hidden, input_rows, subword_rows, subword_offsets[w], subword_offsets[w + 1])
+            elif not ended and not _has_label_prefix(data, s, x) and maxn > 0:
                 n = ngram_rows(data, s, x, minn, maxn, bucket, prune, pruned, nwords, scratch)
-                for k in range(n):
-                    r = scratch[k]
-                    for d in range(dim):
-                        hidden[d] += input_rows[r, d]
-                rows += n
-            ended = _is_eos(data, s, x)
+                rows += _add_rows(hidden, input_rows, scratch, 0, n)
         if not ended and eos_id >= 0 and word_types[eos_id] == 0:  # the line's end
-            for k in range(subword_offsets[eos_id], subword_offsets[eos_id + 1]):
-                r = subword_rows[k]
-                for d in range(dim):
-                    hidden[d] += input_rows[r, d]
-                rows += 1
+            rows += _add_rows(hidden, input_rows, subword_rows, subword_offsets[eos_id], subword_offsets[eos_id + 1])
         if rows == 0:
             continue  # fastText predicts nothing
         scale = np.float32(1.0 / rows)
