@@ -155,21 +155,33 @@ _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 PACKED_UID = pa.binary(16)
 
 
+def uid_chars(uids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """The uids' characters as an (n, 32) uint8 array straight from Arrow's buffer when every
+    uid is 32 ASCII characters (``make_uid``'s form; no nulls), else None."""
+    arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
+    n = len(arr)
+    if not n or arr.null_count or arr.type != pa.string():
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
+    if offsets[-1] - offsets[0] != 32 * n or not (np.diff(offsets) == 32).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))
+    return data.reshape(n, 32) if (data < 128).all() else None
+
+
 def pack_uids(uids: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``make_uid``'s uids as the 16 bytes their 32 lowercase hex digits spell
     (``PACKED_UID``): 16 bytes a row instead of 36 in Arrow, in the same order (byte order of
     the packed form is the hex strings' order). Any other uid (another length, upper case, a
     null) and the strings are returned as they are; ``unpack_uids`` reverses it."""
     arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
-    n = len(arr)
-    if not n or arr.null_count or arr.type != pa.string():
+    chars = uid_chars(arr)
+    if chars is None:
         return arr
-    offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
-    if offsets[-1] - offsets[0] != 32 * n or not (np.diff(offsets) == 32).all():
-        return arr
-    digits = _NIBBLE[np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))]
+    digits = _NIBBLE[chars]
     if (digits == 255).any():
         return arr
+    n = len(arr)
     pairs = digits.reshape(n, 16, 2)
     packed = (pairs[:, :, 0] << 4) | pairs[:, :, 1]
     return pa.FixedSizeBinaryArray.from_buffers(PACKED_UID, n, [None, pa.py_buffer(packed.tobytes())])

@@ -459,13 +459,9 @@ def uid_bytes(uids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """The uids as a numpy bytes array (equal uids, equal elements): zero-copy from Arrow's
     buffer when every uid is 32 ASCII characters (``schema.make_uid``), else row by row."""
     arr = uids.combine_chunks() if isinstance(uids, pa.ChunkedArray) else uids
-    n = len(arr)
-    if n and arr.null_count == 0 and arr.type == pa.string():
-        offsets = np.frombuffer(arr.buffers()[1], np.int32, n + 1, arr.offset * 4)
-        if offsets[-1] - offsets[0] == 32 * n and (np.diff(offsets) == 32).all():
-            data = np.frombuffer(arr.buffers()[2], np.uint8, 32 * n, int(offsets[0]))
-            if (data < 128).all():  # ASCII: one byte per character
-                return data.view("S32")
+    chars = schema.uid_chars(arr)
+    if chars is not None:
+        return chars.reshape(-1).view("S32")
     return np.array([u.encode() for u in arr.to_pylist()], dtype=object)
 
 
