@@ -56,6 +56,23 @@ from curate.transforms.filter import FilterText  # noqa: E402
 BATCH = 4096
 
 
+def write_queries(folder: Path, entries: list[str]) -> Path:
+    """`folder` made a query list (its entries.txt) for the filter; returns it."""
+    folder.mkdir()
+    (folder / "entries.txt").write_text("\n".join(entries) + "\n", encoding="utf-8")
+    return folder
+
+
+def write_shards(folder: Path, texts: list[str]) -> list[str]:
+    """`texts` as the Beam run's input: ``_batches`` written to `folder`/in-NNNN.parquet."""
+    folder.mkdir()
+    paths = []
+    for i, b in enumerate(_batches(texts)):
+        paths.append(str(folder / f"in-{i:04d}.parquet"))
+        pq.write_table(b, paths[-1])
+    return paths
+
+
 def _batches(texts):
     out = []
     for i in range(0, len(texts), BATCH):
@@ -182,18 +199,11 @@ def main(argv=None) -> int:
     rates: dict[str, list[float]] = {"bare_kernel": [], "bare_read_match": [], "bare_job": [], "beam": [], "beam_steady": [], "beam_fixed_s": [], "beam_stage_end_s": [],
                                     "bare_kernel_before": [], "bare_kernel_after": []}
     with tempfile.TemporaryDirectory() as tmp:
-        q = Path(tmp) / "q"
-        q.mkdir()
-        (q / "entries.txt").write_text("\n".join(entries) + "\n", encoding="utf-8")
+        q = write_queries(Path(tmp) / "q", entries)
         data = Path(tmp) / "data"
-        data.mkdir()
-        paths = []
-        for i, b in enumerate(_batches(texts)):
-            paths.append(str(data / f"in-{i:04d}.parquet"))
-            pq.write_table(b, paths[-1])
+        paths = write_shards(data, texts)
         one = Path(tmp) / "one"
-        one.mkdir()
-        pq.write_table(_batches(texts[:1])[0], one / "in-0000.parquet")
+        write_shards(one, texts[:1])
         rss_before_beam = text_data.peak_rss_mb()[0]
         def kernel_s() -> float:
             t = time.perf_counter()

@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import bench_match  # noqa: E402
@@ -102,17 +100,12 @@ def main(argv=None) -> int:
     entries, source = text_data.entries()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        q = Path(tmp) / "q"
-        q.mkdir()
-        (q / "entries.txt").write_text("\n".join(entries) + "\n", encoding="utf-8")
+        q = bench_match.write_queries(Path(tmp) / "q", entries)
         one = Path(tmp) / "one"
-        one.mkdir()
-        pq.write_table(bench_match._batches(text_data.texts(1))[0], one / "in-0000.parquet")
+        bench_match.write_shards(one, text_data.texts(1))
         for n in a.texts:
             data = Path(tmp) / f"data{n}"
-            data.mkdir()
-            for i, b in enumerate(bench_match._batches(text_data.texts(n))):
-                pq.write_table(b, data / f"in-{i:04d}.parquet")
+            bench_match.write_shards(data, text_data.texts(n))
             seen: dict[str, list[float]] = {k: [] for k in ("window", "events_span", "kernel", "filter_other", "reads", "stage_end")}
             for _ in range(a.repeats):
                 bench_match.run_beam(str(one / "in-*.parquet"), str(q))  # what loads on first use
