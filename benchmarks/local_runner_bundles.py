@@ -3,8 +3,9 @@
 stage, every bundle a worker ran (counted and timed from the driver handing it over to the
 answer: how many, how many longer than 0.2 s and 1.2 s, where Beam's state sampler reaches
 its full period, and the short ones' median), the bytes each worker got of every bundle input
-over 1 MB, and the time to stop the workers. ``--beam`` undoes curate.runner's two changes to the runner (even bundle splits,
-workers stopped together) to see Beam's own behaviour in the same script.
+over 1 MB, and the time to stop the workers. ``--beam`` undoes curate.runner's two changes
+to the runner (even bundle splits, workers stopped together) to see Beam's own behaviour in
+the same script.
 
     .venv/bin/python benchmarks/local_runner_bundles.py [--pairs 100000] [--workers 2] [--beam]
         [--output benchmarks/results/local_runner_bundles_<date>.json]
