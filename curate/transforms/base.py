@@ -19,6 +19,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from curate import schema
+from curate.io import direct
 
 
 class StageOutput(typing.NamedTuple):
@@ -155,7 +156,8 @@ class Segment(typing.NamedTuple):
 
 def read_pieces(pieces) -> list[pa.Table]:
     """A grouped partition's pieces as tables: tables as they are, Segments read from their
-    exchange files (each file opened once, read in offset order)."""
+    exchange files (each file opened once, read in offset order; local files past the page
+    cache, ``curate.io.direct``)."""
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
@@ -166,10 +168,16 @@ def read_pieces(pieces) -> list[pa.Table]:
         else:
             tables.append(piece)
     for path in sorted(segments):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            for seg in sorted(segments[path]):
-                f.seek(seg.offset)
-                tables.append(pa.ipc.open_stream(pa.py_buffer(f.read(seg.size))).read_all())
+        ranges = sorted(segments[path])
+        if direct.is_local(path):
+            data = direct.read_ranges(path, [(seg.offset, seg.size) for seg in ranges])
+        else:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                data = []
+                for seg in ranges:
+                    f.seek(seg.offset)
+                    data.append(pa.py_buffer(f.read(seg.size)))
+        tables.extend(pa.ipc.open_stream(d).read_all() for d in data)
     return tables
 
 
@@ -260,21 +268,27 @@ class PartitionedTablesFn(beam.DoFn):
 class _Spill:
     """One bundle's gathered tables in one file, appended to in rounds, each round one Arrow
     IPC stream per partition (its byte range remembered): a local temporary file, or a new
-    file in `folder` (any Beam filesystem) that outlives the bundle."""
+    file in `folder` (any Beam filesystem) that outlives the bundle. Local files are written
+    and read past the page cache where the filesystem allows (``curate.io.direct``: they are
+    read once), each stream serialized straight into the writer's staging memory."""
 
     def __init__(self, folder: str | None = None):
+        from apache_beam.io.filesystems import FileSystems
+
         if folder is None:
             import tempfile
 
             fd, self.path = tempfile.mkstemp(prefix="curate-spill-", suffix=".arrows")
-            self.file = os.fdopen(fd, "w+b")
+            os.close(fd)
         else:
             import uuid
 
-            from apache_beam.io.filesystems import FileSystems
-
             self.path = FileSystems.join(folder, f"{uuid.uuid4().hex}.arrows")
-            self.file = FileSystems.create(self.path)
+        if direct.is_local(self.path):
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)  # as FileSystems.create does
+            self.file, self.local = direct.Writer(self.path), True
+        else:
+            self.file, self.local = FileSystems.create(self.path), False
         self.size = 0
         self.segments: dict[int, list[tuple[int, int]]] = {}
         self.finished = False
@@ -282,28 +296,36 @@ class _Spill:
     def write(self, gathered: dict[int, list[pa.Table]]) -> None:
         for part in sorted(gathered):
             table = schema.concat(gathered[part])
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-            data = sink.getvalue()
-            self.file.write(memoryview(data))
-            self.segments.setdefault(part, []).append((self.size, data.size))
-            self.size += data.size
+            if self.local:
+                counter = pa.MockOutputStream()
+                _write_stream(counter, table)
+                size = counter.size()
+                with self.file.reserve(size) as view:
+                    _write_stream(pa.FixedSizeBufferWriter(pa.py_buffer(view)), table)
+            else:
+                sink = pa.BufferOutputStream()
+                _write_stream(sink, table)
+                data = sink.getvalue()
+                self.file.write(memoryview(data))
+                size = data.size
+            self.segments.setdefault(part, []).append((self.size, size))
+            self.size += size
 
     def read(self, part: int):
-        for start, size in self.segments.get(part, []):
-            self.file.seek(start)
-            yield pa.ipc.open_stream(pa.py_buffer(self.file.read(size))).read_all()
+        """The part's tables (the file's writing ends with the first read)."""
+        self.finish()
+        for piece in read_pieces(Segment(self.path, start, size) for start, size in self.segments.get(part, [])):
+            yield piece
 
     def finish(self) -> None:
         """Close the file and keep it (the exchange: read after this bundle)."""
-        self.file.close()
-        self.finished = True
+        if not self.finished:
+            self.file.close()
+            self.finished = True
 
     def close(self) -> None:
         """Close the file and remove it."""
-        if not self.finished:
-            self.file.close()
+        self.finish()
         from apache_beam.io.filesystem import BeamIOError
         from apache_beam.io.filesystems import FileSystems
 
@@ -311,6 +333,11 @@ class _Spill:
             FileSystems.delete([self.path])
         except BeamIOError:  # already gone
             pass
+
+
+def _write_stream(sink, table: pa.Table) -> None:
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _cut(tables, piece_bytes: int):
