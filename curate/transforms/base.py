@@ -311,11 +311,10 @@ class _Spill:
             self.segments.setdefault(part, []).append((self.size, size))
             self.size += size
 
-    def read(self, part: int):
+    def read(self, part: int) -> list[pa.Table]:
         """The part's tables (the file's writing ends with the first read)."""
         self.finish()
-        for piece in read_pieces(Segment(self.path, start, size) for start, size in self.segments.get(part, [])):
-            yield piece
+        return read_pieces(Segment(self.path, start, size) for start, size in self.segments.get(part, []))
 
     def finish(self) -> None:
         """Close the file and keep it (the exchange: read after this bundle)."""
