@@ -44,3 +44,43 @@ def test_worker_processes_sample_at_the_short_period_from_their_first_bundle():
         )
         seen = (first, second) | beam.Flatten() | beam.Map(lambda x: x[1]) | beam.combiners.Count.PerElement()
         assert_that(seen, equal_to([(STATE_SAMPLING_MS, 80)]))
+
+
+def _send_all(write_outputs, items) -> list:
+    """What a data channel's `write_outputs` yields for `items` queued before the end marker."""
+    import types
+
+    from apache_beam.runners.worker import data_plane
+    from apache_beam.utils.byte_limited_queue import ByteLimitedQueue
+
+    channel = data_plane._GrpcDataChannel
+    fake = types.SimpleNamespace(_to_send=ByteLimitedQueue(), _WRITES_FINISHED=channel._WRITES_FINISHED)
+    fake._get_element_size_bytes = lambda e: channel._get_element_size_bytes(fake, e)
+    for item in [*items, channel._WRITES_FINISHED]:
+        fake._to_send.put(item, 0)
+    return [m.SerializeToString() for m in write_outputs(fake)]
+
+
+def test_data_plane_sends_what_beams_own_method_sends():
+    """curate.beam_worker sizes the data plane's messages by their payload instead of encoding
+    them (``ByteSize``); the gRPC messages it yields are Beam's, byte for byte: the same
+    elements, in the same order, coalesced the same way (sizes here far from the 10 MB line)."""
+    import random
+
+    from apache_beam.portability.api import beam_fn_api_pb2 as pb
+    from apache_beam.runners.worker import data_plane
+
+    patched = data_plane._GrpcDataChannel._write_outputs
+    assert patched.curate_sized
+    rng = random.Random(3)
+    items = []
+    for k in range(260):  # more than the 100 a message may coalesce
+        if k % 17 == 5:
+            items.append(pb.Elements.Timers(instruction_id="i", transform_id="t", timer_family_id="f", timers=b"x" * 40))
+        elif k % 13 == 0:
+            items.append(pb.Elements.Data(instruction_id="i", transform_id=f"t{k % 3}", is_last=True))
+        else:
+            size = rng.choice([10, 1000, 100_000, 3_000_000, 4_500_000, 12_000_000])
+            items.append(pb.Elements.Data(instruction_id="i", transform_id=f"t{k % 3}", data=rng.randbytes(size)))
+    ours, beams = _send_all(patched, items), _send_all(patched.beam, items)
+    assert len(ours) > 3 and ours == beams
