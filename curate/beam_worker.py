@@ -47,8 +47,8 @@ def data_plane_sizes_without_encoding() -> bool:
     """Make the gRPC data plane size the messages it coalesces by their payload's length, not
     by protobuf's ``ByteSize()``. Beam's ``_GrpcDataChannel._write_outputs`` (2.77) calls
     ``ByteSize()`` on every message it sends, to stop coalescing near 10 MB; with the upb
-    protobuf backend that method encodes the whole message to count it: 20 ms for an 8 MB
-    element against 0.3 ms for ``len(data)`` (``benchmarks/results/data_plane_sizes_2026-12-03.txt``),
+    protobuf backend that method encodes the whole message to count it: 22.5 ms for an 8 MB
+    element against 0.44 ms for ``len(data)`` (``benchmarks/results/data_plane_sizes_2026-12-03.txt``),
     and in a 1M-pair text stage it was ~17 s of the driver's and the workers' samples
     (``pyspy_1m_direct_io_2026-12-03.txt``). The sizes differ only by the messages' few
     header bytes, so at most a message moves to the next batch near the 10 MB line; what is

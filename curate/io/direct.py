@@ -3,10 +3,10 @@
 The exchange folder's files (``curate.transforms.base.PartitionedTablesFn``: dedup_text's band
 rows, ~4.7 GB at 1M pairs) are written by one bundle and read once by the bundles that group
 them; keeping them in the page cache helps nobody, and filling it is not free. On this
-project's 2-core VM a buffered write of 4 GB cost the machine ~35 CPU seconds (the writing
-process's system time and the kernel's writeback), the same bytes with ``O_DIRECT`` written
-and read back ~1 CPU second and ~7 s of waiting on the disk
-(``benchmarks/exchange_io.py``). Where the filesystem refuses ``O_DIRECT`` (tmpfs, some
+project's 2-core VM writing and reading back 4 GB of band rows cost the machine 19.3 CPU
+seconds buffered (the writing process's system time and the kernel's writeback) and 10.7
+with ``O_DIRECT``, at about the same wall time (``benchmarks/exchange_io.py``,
+``exchange_io_2026-12-03.json``). Where the filesystem refuses ``O_DIRECT`` (tmpfs, some
 network and FUSE filesystems, every non-Linux system) the same calls fall back to ordinary
 buffered I/O with the same bytes.
 
@@ -55,11 +55,11 @@ def _open_direct(path: str, flags: int) -> tuple[int, bool]:
 
 
 class Writer:
-    """A local file (created, or emptied) written front to back, past the page cache where the filesystem
-    allows (see the module's docstring). ``write`` copies bytes in; ``reserve(n)`` hands out
-    the next n bytes of the file as writable memory (serialize straight into it, before the
-    next call). ``close`` writes what is staged and leaves the file at its true size;
-    ``tell`` is the number of bytes written so far."""
+    """A local file (created, or emptied) written front to back, past the page cache where
+    the filesystem allows (see the module's docstring). ``write`` copies bytes in;
+    ``reserve(n)`` hands out the next n bytes of the file as writable memory (serialize
+    straight into it, before the next call). ``close`` writes what is staged and leaves the
+    file at its true size; ``tell`` is the number of bytes written so far."""
 
     def __init__(self, path: str, staging_bytes: int = STAGING_BYTES):
         self.path = path
